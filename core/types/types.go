@@ -204,3 +204,12 @@ func DecodeBatch(data []byte) (*Batch, error) {
 	}
 	return &b, nil
 }
+
+// SigningBytes is what a consensus node signs to decide a block. The header
+// commits to the batches (BatchesHash) and to every transaction so far
+// (HistoryRoot), so a header with a quorum of these signatures is a signed
+// root that receipts are checked against offline.
+func SigningBytes(h *Header) []byte {
+	hash := h.Hash()
+	return append([]byte("coco/block/v1:"), hash[:]...)
+}
