@@ -1,0 +1,73 @@
+package enclave
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrUnsealFailed means sealed data was tampered with or sealed by another enclave.
+	ErrUnsealFailed = errors.New("enclave: unseal failed")
+	// ErrEvidence means attestation evidence did not verify.
+	ErrEvidence = errors.New("enclave: evidence rejected")
+	// ErrMeasurementNotAllowed means evidence is valid but its code is not approved.
+	ErrMeasurementNotAllowed = errors.New("enclave: measurement not allowed")
+)
+
+// Evidence binds report data (typically the hash of a node's public key) to
+// the measurement of the code that produced it.
+type Evidence struct {
+	Platform    string // "virtual" or "sgx"
+	Measurement []byte
+	ReportData  []byte
+	// Report is the platform's signed report: an SGX quote, or the virtual
+	// enclave's software signature.
+	Report []byte
+	// PlatformKey identifies the software signer of a virtual report; empty for hardware.
+	PlatformKey []byte
+}
+
+// Attester produces evidence from inside the enclave.
+type Attester interface {
+	Attest(reportData []byte) (*Evidence, error)
+	Measurement() []byte
+}
+
+// Verifier checks evidence produced by an Attester of the same platform.
+type Verifier interface {
+	// Verify returns an error wrapping ErrEvidence or
+	// ErrMeasurementNotAllowed; allowed lists the approved measurements
+	// (nil allows any, for bootstrap).
+	Verify(ev *Evidence, allowed [][]byte) error
+}
+
+// Sealer encrypts data so that only the same enclave on the same machine
+// can decrypt it.
+type Sealer interface {
+	Seal(plaintext, ad []byte) ([]byte, error)
+	Unseal(sealed, ad []byte) ([]byte, error)
+}
+
+// Enclave is one running enclave.
+type Enclave interface {
+	Attester
+	Verifier
+	Sealer
+	// Hardware reports whether a TEE protects this enclave. The virtual
+	// enclave returns false, and everything that prints status says so.
+	Hardware() bool
+	Platform() string
+}
+
+// DeriveKey derives a 32-byte key for purpose from secret (HKDF-SHA256).
+// Distinct purposes give independent keys, so one secret can protect state,
+// batches and the ledger without key reuse.
+func DeriveKey(secret []byte, purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, secret, nil, "coco/"+purpose, 32)
+	if err != nil {
+		panic(err) // only fails for lengths over 255*32
+	}
+	return k
+}
