@@ -1,0 +1,163 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Config selects an embedded NATS server or an external cluster.
+type Config struct {
+	// URL of an external NATS cluster; empty runs an embedded server.
+	URL string `mapstructure:"url"`
+	// Listen is the embedded server's client address (host:port; port 0 picks one).
+	Listen string `mapstructure:"listen"`
+	// ClusterListen is the embedded server's route address; empty disables clustering.
+	ClusterListen string `mapstructure:"cluster_listen"`
+	// Routes are the other embedded servers' route URLs (nats-route://host:port).
+	Routes []string `mapstructure:"routes"`
+	// MaxPayload must exceed the largest sealed batch or proposal.
+	MaxPayload int32 `mapstructure:"max_payload"`
+	Name       string `mapstructure:"-"`
+}
+
+// DefaultConfig is an embedded, unclustered server on loopback.
+func DefaultConfig() Config {
+	return Config{Listen: "127.0.0.1:4222", MaxPayload: 8 << 20}
+}
+
+// Validate checks the configuration once at start-up.
+func (c Config) Validate() error {
+	if c.URL != "" {
+		if _, err := url.Parse(c.URL); err != nil {
+			return fmt.Errorf("bus url: %w", err)
+		}
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("bus listen %q: %w", c.Listen, err)
+	}
+	if c.MaxPayload < 1<<20 {
+		return fmt.Errorf("bus max_payload %d: must be at least 1 MiB", c.MaxPayload)
+	}
+	return nil
+}
+
+// Bus is a connection to the NATS bus, and the embedded server if any.
+type Bus struct {
+	conn   *nats.Conn
+	server *server.Server
+	log    *slog.Logger
+}
+
+// ErrNotReady means the embedded server did not come up.
+var ErrNotReady = errors.New("bus: embedded NATS server not ready")
+
+// Start starts the embedded server (unless cfg.URL is set) and connects.
+func Start(cfg Config, log *slog.Logger) (*Bus, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Bus{log: log}
+	url := cfg.URL
+	if url == "" {
+		srv, err := startServer(cfg)
+		if err != nil {
+			return nil, err
+		}
+		b.server = srv
+		url = srv.ClientURL()
+		log.Info("embedded NATS server started", "url", url, "cluster", cfg.ClusterListen, "routes", cfg.Routes)
+	}
+	conn, err := nats.Connect(url,
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(100*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("bus disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("bus reconnected", "url", c.ConnectedUrl()) }),
+	)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("bus: connect %s: %w", url, err)
+	}
+	b.conn = conn
+	return b, nil
+}
+
+func startServer(cfg Config) (*server.Server, error) {
+	host, port, _ := net.SplitHostPort(cfg.Listen)
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, fmt.Errorf("bus listen port %q: %w", port, err)
+	}
+	opts := &server.Options{
+		ServerName: cfg.Name,
+		Host:       host,
+		Port:       p,
+		MaxPayload: cfg.MaxPayload,
+		NoLog:      true,
+		NoSigs:     true,
+	}
+	if cfg.ClusterListen != "" {
+		ch, cp, err := net.SplitHostPort(cfg.ClusterListen)
+		if err != nil {
+			return nil, fmt.Errorf("bus cluster_listen: %w", err)
+		}
+		opts.Cluster.Name = "coco"
+		opts.Cluster.Host = ch
+		if opts.Cluster.Port, err = strconv.Atoi(cp); err != nil {
+			return nil, fmt.Errorf("bus cluster_listen port: %w", err)
+		}
+		for _, r := range cfg.Routes {
+			u, err := url.Parse(r)
+			if err != nil {
+				return nil, fmt.Errorf("bus route %q: %w", r, err)
+			}
+			opts.Routes = append(opts.Routes, u)
+		}
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("%w on %s", ErrNotReady, cfg.Listen)
+	}
+	return srv, nil
+}
+
+// Conn is the NATS connection.
+func (b *Bus) Conn() *nats.Conn { return b.conn }
+
+// ClientURL is the URL other processes use to reach this bus.
+func (b *Bus) ClientURL() string {
+	if b.server != nil {
+		return b.server.ClientURL()
+	}
+	return b.conn.ConnectedUrl()
+}
+
+// Close drains the connection and stops the embedded server.
+func (b *Bus) Close() {
+	if b.conn != nil {
+		_ = b.conn.Drain()
+		b.conn.Close()
+	}
+	if b.server != nil {
+		b.server.Shutdown()
+		b.server.WaitForShutdown()
+	}
+}

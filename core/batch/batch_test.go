@@ -1,0 +1,206 @@
+package batch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cocoledger/coco/core/types"
+)
+
+func testKeyring(t testing.TB) *Keyring {
+	k, err := NewKeyring(1, bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestSealOpen(t *testing.T) {
+	k := testKeyring(t)
+	b := &types.Batch{Origin: 1, Seq: 5, Txs: []types.Tx{{Namespace: "eth", Payload: []byte("secret payload"), Sender: []byte{1}}}}
+	sb, err := k.Seal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(types.EncodeSealedBatch(sb), []byte("secret payload")) {
+		t.Fatal("sealed batch leaks plaintext")
+	}
+	got, err := k.Open(sb)
+	if err != nil || string(got.Txs[0].Payload) != "secret payload" {
+		t.Fatalf("open: %v %v", got, err)
+	}
+	// Moving a sealed batch to another position is detected.
+	moved := *sb
+	moved.Seq = 6
+	if _, err := k.Open(&moved); !errors.Is(err, ErrUnsealable) {
+		t.Fatalf("moved batch opened: %v", err)
+	}
+	flipped := *sb
+	flipped.Ciphertext = bytes.Clone(sb.Ciphertext)
+	flipped.Ciphertext[20] ^= 1
+	if _, err := k.Open(&flipped); !errors.Is(err, ErrUnsealable) {
+		t.Fatalf("tampered batch opened: %v", err)
+	}
+	other, _ := NewKeyring(1, bytes.Repeat([]byte{8}, 32))
+	if _, err := other.Open(sb); !errors.Is(err, ErrUnsealable) {
+		t.Fatalf("foreign key opened batch: %v", err)
+	}
+	unknown := *sb
+	unknown.KeyGen = 9
+	if _, err := k.Open(&unknown); !errors.Is(err, ErrUnsealable) {
+		t.Fatalf("unknown generation: %v", err)
+	}
+}
+
+func TestRotationKeepsOldBatchesReadable(t *testing.T) {
+	k := testKeyring(t)
+	old, _ := k.Seal(&types.Batch{Origin: 1, Seq: 1})
+	if err := k.Add(2, bytes.Repeat([]byte{9}, 32)); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := k.Seal(&types.Batch{Origin: 1, Seq: 2})
+	if fresh.KeyGen != 2 {
+		t.Fatalf("new batches sealed with generation %d", fresh.KeyGen)
+	}
+	if _, err := k.Open(old); err != nil {
+		t.Fatalf("old batch unreadable after rotation: %v", err)
+	}
+}
+
+type recorder struct {
+	mu      sync.Mutex
+	batches []*types.Batch
+	keys    *Keyring
+}
+
+func (r *recorder) submit(_ context.Context, sb *types.SealedBatch) error {
+	b, err := r.keys.Open(sb)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.batches = append(r.batches, b)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) count() (batches, txs int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, b := range r.batches {
+		txs += len(b.Txs)
+	}
+	return len(r.batches), txs
+}
+
+func TestBatcherCutsByCountAndKeepsOrder(t *testing.T) {
+	cfg := Config{MaxTxs: 10, MaxBytes: 1 << 20, Linger: time.Hour, PoolSize: 100}
+	k := testKeyring(t)
+	rec := &recorder{keys: k}
+	b := New(cfg, 3, k, rec.submit, slog.New(slog.DiscardHandler))
+	for i := range 30 {
+		if err := b.Submit(types.Tx{Namespace: "eth", Payload: []byte(fmt.Sprint(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- b.Run(ctx) }()
+	for {
+		if n, _ := rec.count(); n == 3 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	var seq uint64
+	i := 0
+	for _, batch := range rec.batches {
+		if batch.Origin != 3 || batch.Seq <= seq || len(batch.Txs) != 10 {
+			t.Fatalf("batch origin %d seq %d (prev %d) with %d txs", batch.Origin, batch.Seq, seq, len(batch.Txs))
+		}
+		seq = batch.Seq
+		for _, tx := range batch.Txs {
+			if string(tx.Payload) != fmt.Sprint(i) {
+				t.Fatalf("tx %d out of order: %s", i, tx.Payload)
+			}
+			i++
+		}
+	}
+}
+
+func TestBatcherLingerFlushesPartialBatch(t *testing.T) {
+	cfg := Config{MaxTxs: 1000, MaxBytes: 1 << 20, Linger: time.Millisecond, PoolSize: 1000}
+	k := testKeyring(t)
+	rec := &recorder{keys: k}
+	b := New(cfg, 1, k, rec.submit, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx)
+	_ = b.Submit(types.Tx{Payload: []byte("lonely")})
+	for {
+		if _, n := rec.count(); n == 1 {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestBatcherCutsByBytes(t *testing.T) {
+	cfg := Config{MaxTxs: 1000, MaxBytes: 64 << 10, Linger: time.Hour, PoolSize: 1000}
+	k := testKeyring(t)
+	rec := &recorder{keys: k}
+	b := New(cfg, 1, k, rec.submit, slog.New(slog.DiscardHandler))
+	for range 5 {
+		_ = b.Submit(types.Tx{Payload: make([]byte, 20<<10)})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx)
+	for {
+		// 5 × 20 KiB with a 64 KiB cap: 3 + 2; the last batch waits for linger,
+		// so only the first (full) batch arrives.
+		if n, txs := rec.count(); n == 1 {
+			if txs != 3 {
+				t.Fatalf("first batch has %d txs, want 3", txs)
+			}
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestSubmitRefusesWhenFullOrTooLarge(t *testing.T) {
+	cfg := Config{MaxTxs: 2, MaxBytes: 64 << 10, Linger: 0, PoolSize: 2}
+	b := New(cfg, 1, testKeyring(t), nil, slog.New(slog.DiscardHandler))
+	if err := b.Submit(types.Tx{Payload: make([]byte, 65<<10)}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversized: %v", err)
+	}
+	_ = b.Submit(types.Tx{})
+	_ = b.Submit(types.Tx{})
+	if err := b.Submit(types.Tx{}); !errors.Is(err, ErrPoolFull) {
+		t.Fatalf("full pool: %v", err)
+	}
+}
+
+func BenchmarkSeal(b *testing.B) {
+	k := testKeyring(b)
+	batch := &types.Batch{Origin: 1, Seq: 1}
+	for range 500 {
+		batch.Txs = append(batch.Txs, types.Tx{Namespace: "eth", Payload: make([]byte, 110), Sender: make([]byte, 20)})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		sb, _ := k.Seal(batch)
+		if _, err := k.Open(sb); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

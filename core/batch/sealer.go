@@ -1,0 +1,92 @@
+package batch
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cocoledger/coco/core/types"
+	"github.com/cocoledger/coco/enclave"
+)
+
+// ErrUnsealable means a sealed batch is not authentic under any ledger
+// secret this node holds: forged, corrupted, or sealed with a secret we lack.
+var ErrUnsealable = errors.New("batch: cannot unseal")
+
+// Keyring holds the batch keys derived from each generation of the ledger
+// secret. New batches are sealed with the newest generation.
+type Keyring struct {
+	mu      sync.RWMutex
+	current uint64
+	aeads   map[uint64]cipher.AEAD
+}
+
+// NewKeyring starts a keyring with one ledger secret generation.
+func NewKeyring(gen uint64, ledgerSecret []byte) (*Keyring, error) {
+	k := &Keyring{aeads: map[uint64]cipher.AEAD{}}
+	return k, k.Add(gen, ledgerSecret)
+}
+
+// Add installs a ledger secret generation and makes it current if newest.
+func (k *Keyring) Add(gen uint64, ledgerSecret []byte) error {
+	block, err := aes.NewCipher(enclave.DeriveKey(ledgerSecret, "batch"))
+	if err != nil {
+		return err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.aeads[gen] = aead
+	if gen >= k.current {
+		k.current = gen
+	}
+	return nil
+}
+
+// Seal encrypts a batch with the current generation.
+func (k *Keyring) Seal(b *types.Batch) (*types.SealedBatch, error) {
+	k.mu.RLock()
+	gen, aead := k.current, k.aeads[k.current]
+	k.mu.RUnlock()
+	sb := &types.SealedBatch{Origin: b.Origin, Seq: b.Seq, KeyGen: gen}
+	pt := types.EncodeBatch(b)
+	ct := make([]byte, aead.NonceSize(), aead.NonceSize()+len(pt)+aead.Overhead())
+	if _, err := rand.Read(ct); err != nil {
+		return nil, err
+	}
+	sb.Ciphertext = aead.Seal(ct, ct, pt, sb.AD())
+	return sb, nil
+}
+
+// Open decrypts and authenticates a sealed batch. The plaintext's origin and
+// sequence must match the authenticated clear ones.
+func (k *Keyring) Open(sb *types.SealedBatch) (*types.Batch, error) {
+	k.mu.RLock()
+	aead := k.aeads[sb.KeyGen]
+	k.mu.RUnlock()
+	if aead == nil {
+		return nil, fmt.Errorf("%w: unknown ledger secret generation %d", ErrUnsealable, sb.KeyGen)
+	}
+	n := aead.NonceSize()
+	if len(sb.Ciphertext) < n+aead.Overhead() {
+		return nil, fmt.Errorf("%w: short ciphertext", ErrUnsealable)
+	}
+	pt, err := aead.Open(nil, sb.Ciphertext[:n], sb.Ciphertext[n:], sb.AD())
+	if err != nil {
+		return nil, fmt.Errorf("%w: batch %d/%d: authentication failed", ErrUnsealable, sb.Origin, sb.Seq)
+	}
+	b, err := types.DecodeBatch(pt)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnsealable, err)
+	}
+	if b.Origin != sb.Origin || b.Seq != sb.Seq {
+		return nil, fmt.Errorf("%w: batch header mismatch", ErrUnsealable)
+	}
+	return b, nil
+}
