@@ -10,6 +10,9 @@ type App interface {
 	// Height is the number of the last block whose effects the app has
 	// applied durably. On start the node replays the ledger from Height()+1.
 	Height() uint64
+	// Root is the app's state root after block Height(); consensus puts the
+	// roots of the previous block in every header.
+	Root() types.Hash
 	// Execute applies the block's transactions of this namespace in ledger
 	// order and returns the app's state root after the block. Given the same
 	// blocks it must produce the same roots on every replica. An error stops
