@@ -1,0 +1,269 @@
+package consensus
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cocoledger/coco/bridge"
+	"github.com/cocoledger/coco/core/batch"
+	"github.com/cocoledger/coco/core/types"
+	smartbft "github.com/hyperledger-labs/SmartBFT/pkg/consensus"
+	bft "github.com/hyperledger-labs/SmartBFT/pkg/types"
+	"github.com/hyperledger-labs/SmartBFT/pkg/wal"
+	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+)
+
+// Sentinel errors of proposal verification.
+var (
+	ErrWrongHeight   = errors.New("proposal at wrong height")
+	ErrWrongParent   = errors.New("proposal does not extend our head")
+	ErrBadPayload    = errors.New("proposal payload does not match its header")
+	ErrDuplicate     = errors.New("batch already ordered")
+	ErrBadHistory    = errors.New("proposal history root mismatch")
+	ErrStateDiverged = errors.New("proposal carries state roots that differ from ours")
+	ErrBadSignature  = errors.New("bad consenter signature")
+	ErrTimeSkew      = errors.New("proposal time is not after its parent's")
+)
+
+// Chain is what consensus needs of the node: the decided blocks it extends
+// and the place it delivers new ones.
+type Chain interface {
+	// Head is the last committed block (the genesis block at first).
+	Head() *types.Block
+	// HistoryAfter returns the history tree size and root after appending
+	// leaves to the committed tree, without changing it.
+	HistoryAfter(leaves []types.Hash) (uint64, types.Hash, error)
+	// StateRoots are the applications' roots after the head block.
+	StateRoots() []types.Root
+	// Commit makes a decided block durable and executes it. batches are
+	// the block's batches opened, leaves its transactions' hashes.
+	Commit(b *types.Block, batches []*types.Batch, leaves []types.Hash) error
+}
+
+// Config tunes SmartBFT. Durations follow DESIGN.md's measurements: tighter
+// than SmartBFT's defaults so a stalled leader is replaced in seconds.
+type Config struct {
+	Network           string        `mapstructure:"network"`
+	BatchesPerBlock   uint64        `mapstructure:"batches_per_block"`
+	BlockMaxBytes     uint64        `mapstructure:"block_max_bytes"`
+	BlockInterval     time.Duration `mapstructure:"block_interval"`
+	RequestPoolSize   uint64        `mapstructure:"request_pool_size"`
+	RequestMaxBytes   uint64        `mapstructure:"request_max_bytes"`
+	HeartbeatTimeout  time.Duration `mapstructure:"heartbeat_timeout"`
+	ComplainTimeout   time.Duration `mapstructure:"complain_timeout"`
+	ViewChangeTimeout time.Duration `mapstructure:"view_change_timeout"`
+}
+
+// DefaultConfig returns the tuned defaults.
+func DefaultConfig() Config {
+	return Config{
+		Network:           "dev",
+		BatchesPerBlock:   64,
+		BlockMaxBytes:     16 << 20,
+		BlockInterval:     5 * time.Millisecond,
+		RequestPoolSize:   4096,
+		RequestMaxBytes:   4 << 20,
+		HeartbeatTimeout:  time.Second,
+		ComplainTimeout:   2 * time.Second,
+		ViewChangeTimeout: 4 * time.Second,
+	}
+}
+
+// Validate checks the configuration once at start-up.
+func (c Config) Validate() error {
+	switch {
+	case c.Network == "":
+		return errors.New("consensus network name is empty")
+	case c.BatchesPerBlock == 0:
+		return errors.New("consensus batches_per_block must be positive")
+	case c.RequestPoolSize <= c.BatchesPerBlock:
+		// DESIGN.md: a pool no larger than a block makes every block wait the full interval.
+		return fmt.Errorf("consensus request_pool_size %d must exceed batches_per_block %d", c.RequestPoolSize, c.BatchesPerBlock)
+	case c.RequestMaxBytes > c.BlockMaxBytes:
+		return fmt.Errorf("consensus request_max_bytes %d exceeds block_max_bytes %d", c.RequestMaxBytes, c.BlockMaxBytes)
+	case c.BlockInterval <= 0:
+		return errors.New("consensus block_interval must be positive")
+	}
+	return nil
+}
+
+// Peer is a consensus node: its id and public key.
+type Peer struct {
+	ID  uint64
+	Key ed25519.PublicKey
+}
+
+// Options are what Start needs besides Config.
+type Options struct {
+	Self    uint64
+	Key     ed25519.PrivateKey
+	Peers   []Peer // the consensus set, including self
+	Keys    *batch.Keyring
+	Chain   Chain
+	Bus     *nats.Conn
+	DataDir string // the WAL lives in DataDir/wal
+	Log     *slog.Logger
+	Clock   func() time.Time
+}
+
+// Consensus runs one SmartBFT replica.
+type Consensus struct {
+	cfg   Config
+	opts  Options
+	log   *slog.Logger
+	peers map[uint64]ed25519.PublicKey
+	ids   []uint64
+	bft   *smartbft.Consensus
+	wal   *wal.WriteAheadLogFile
+	sub   *nats.Subscription
+
+	mu     sync.Mutex
+	opened map[string]*openedProposal // proposal digest → verified contents
+	seen   map[string]uint64          // batch request id → block that ordered it
+}
+
+type openedProposal struct {
+	header  *types.Header
+	sealed  []types.SealedBatch
+	batches []*types.Batch
+	leaves  []types.Hash
+}
+
+// seenWindow is how many blocks of batch ids are remembered for
+// deduplication; SmartBFT itself remembers only its last 1000 requests.
+const seenWindow = 4096
+
+// Start opens the WAL and starts the replica.
+func Start(cfg Config, opts Options) (*Consensus, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	c := &Consensus{
+		cfg:    cfg,
+		opts:   opts,
+		log:    opts.Log.With("component", "consensus"),
+		peers:  map[uint64]ed25519.PublicKey{},
+		opened: map[string]*openedProposal{},
+		seen:   map[string]uint64{},
+	}
+	for _, p := range opts.Peers {
+		c.peers[p.ID] = p.Key
+		c.ids = append(c.ids, p.ID)
+	}
+	slices.Sort(c.ids)
+	if c.peers[opts.Self] == nil {
+		return nil, fmt.Errorf("consensus: self %d is not in the consensus set %v", opts.Self, c.ids)
+	}
+	logger := bftLogger{c.log}
+	w, walEntries, err := wal.InitializeAndReadAll(logger, filepath.Join(opts.DataDir, "wal"), wal.DefaultOptions())
+	if err != nil {
+		return nil, fmt.Errorf("consensus wal: %w", err)
+	}
+	c.wal = w
+
+	head := opts.Chain.Head()
+	md := &protos.ViewMetadata{}
+	if len(head.Metadata) > 0 {
+		if err := proto.Unmarshal(head.Metadata, md); err != nil {
+			return nil, fmt.Errorf("consensus: head block metadata: %w", err)
+		}
+	}
+	bcfg := bft.DefaultConfig
+	bcfg.SelfID = opts.Self
+	bcfg.RequestBatchMaxCount = cfg.BatchesPerBlock
+	bcfg.RequestBatchMaxBytes = cfg.BlockMaxBytes
+	bcfg.RequestBatchMaxInterval = cfg.BlockInterval
+	bcfg.RequestPoolSize = cfg.RequestPoolSize
+	bcfg.RequestMaxBytes = cfg.RequestMaxBytes
+	bcfg.LeaderRotation = false
+	bcfg.DecisionsPerLeader = 0
+	bcfg.LeaderHeartbeatTimeout = cfg.HeartbeatTimeout
+	bcfg.RequestComplainTimeout = cfg.ComplainTimeout
+	bcfg.RequestForwardTimeout = cfg.ComplainTimeout / 2
+	bcfg.ViewChangeTimeout = cfg.ViewChangeTimeout
+	bcfg.ViewChangeResendInterval = cfg.ViewChangeTimeout / 4
+	bcfg.CollectTimeout = cfg.HeartbeatTimeout
+
+	ticker := time.NewTicker(100 * time.Millisecond)
+	c.bft = &smartbft.Consensus{
+		Config:            bcfg,
+		Application:       c,
+		Assembler:         c,
+		WAL:               w,
+		WALInitialContent: walEntries,
+		Comm:              c,
+		Signer:            c,
+		Verifier:          c,
+		RequestInspector:  c,
+		Synchronizer:      c,
+		Logger:            logger,
+		Metadata:          md,
+		LastProposal:      proposalOf(head),
+		LastSignatures:    signaturesOf(head),
+		Scheduler:         ticker.C,
+		ViewChangerTicker: ticker.C,
+	}
+	if opts.Bus != nil {
+		sub, err := opts.Bus.Subscribe(bridge.ConsensusSubject(cfg.Network, opts.Self), c.onMessage)
+		if err != nil {
+			return nil, fmt.Errorf("consensus: subscribe: %w", err)
+		}
+		_ = sub.SetPendingLimits(1<<16, 1<<30)
+		c.sub = sub
+	}
+	if err := c.bft.Start(); err != nil {
+		return nil, fmt.Errorf("consensus: start SmartBFT: %w", err)
+	}
+	c.log.Info("consensus started", "self", opts.Self, "nodes", c.ids, "view", md.ViewId, "seq", md.LatestSequence, "height", head.Header.Number)
+	return c, nil
+}
+
+// Stop stops the replica and closes the WAL.
+func (c *Consensus) Stop() {
+	if c.sub != nil {
+		_ = c.sub.Unsubscribe()
+	}
+	c.bft.Stop()
+	_ = c.wal.Close()
+}
+
+// Submit hands a sealed batch to ordering; it blocks while the request
+// pool is full (back-pressure to the batcher).
+func (c *Consensus) Submit(_ context.Context, sb *types.SealedBatch) error {
+	return c.bft.SubmitRequest(types.EncodeSealedBatch(sb))
+}
+
+// Leader is the current leader's id, 0 when not running.
+func (c *Consensus) Leader() uint64 { return c.bft.GetLeaderID() }
+
+func proposalOf(b *types.Block) bft.Proposal {
+	if b.Header.Number == 0 {
+		return bft.Proposal{}
+	}
+	return bft.Proposal{Header: b.Header.Encode(), Payload: types.EncodeBatches(b.Batches), Metadata: b.Metadata}
+}
+
+func signaturesOf(b *types.Block) []bft.Signature {
+	sigs := make([]bft.Signature, len(b.Signatures))
+	for i, s := range b.Signatures {
+		sigs[i] = bft.Signature{ID: s.Signer, Value: s.Value, Msg: s.Msg}
+	}
+	return sigs
+}
+
+func requestID(origin, seq uint64) string {
+	return strconv.FormatUint(origin, 10) + ":" + strconv.FormatUint(seq, 10)
+}

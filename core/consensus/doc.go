@@ -1,0 +1,10 @@
+// Package consensus glues the core to SmartBFT: it assembles proposals from
+// sealed batches, verifies proposals, requests and consenter signatures,
+// signs with the node key, moves consensus messages over the bus, answers
+// the Synchronizer, and delivers decided blocks to the node.
+//
+// It owns the SmartBFT instance and its WAL. It must not execute
+// transactions or write the ledger itself: it hands decided blocks to the
+// Chain it was given, and it never sees a transaction in plaintext outside
+// the enclave's memory.
+package consensus

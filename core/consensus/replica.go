@@ -1,0 +1,364 @@
+package consensus
+
+import (
+	"crypto/ed25519"
+	"fmt"
+
+	"github.com/cocoledger/coco/bridge"
+	"github.com/cocoledger/coco/core/types"
+	bft "github.com/hyperledger-labs/SmartBFT/pkg/types"
+	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+)
+
+// Envelope kinds on the consensus subject.
+const (
+	kindConsensus uint8 = 1
+	kindRequest   uint8 = 2
+)
+
+// AssembleProposal builds the next block from the pool's requests: it drops
+// batches already ordered (SmartBFT forgets old requests), opens the rest to
+// compute the transactions' history leaves, and commits to all of it in the
+// header.
+func (c *Consensus) AssembleProposal(metadata []byte, requests [][]byte) bft.Proposal {
+	head := c.opts.Chain.Head()
+	var (
+		sealed  []types.SealedBatch
+		batches []*types.Batch
+		leaves  []types.Hash
+		inBlock = map[string]bool{}
+	)
+	for _, req := range requests {
+		sb, err := types.DecodeSealedBatch(req)
+		if err != nil {
+			c.log.Warn("dropping undecodable request", "err", err)
+			continue
+		}
+		id := requestID(sb.Origin, sb.Seq)
+		if c.wasOrdered(id) || inBlock[id] {
+			continue
+		}
+		b, err := c.opts.Keys.Open(sb)
+		if err != nil {
+			c.log.Warn("dropping unsealable batch", "origin", sb.Origin, "seq", sb.Seq, "err", err)
+			continue
+		}
+		inBlock[id] = true
+		sealed = append(sealed, *sb)
+		batches = append(batches, b)
+		for i := range b.Txs {
+			leaves = append(leaves, b.Txs[i].Hash())
+		}
+	}
+	size, root, err := c.opts.Chain.HistoryAfter(leaves)
+	if err != nil {
+		// Only a storage failure gets here; SmartBFT has no error path for
+		// assembly, and proposing a block we cannot verify would stall.
+		c.log.Error("assemble: history tree", "err", err)
+		panic(fmt.Sprintf("assemble proposal: %v", err))
+	}
+	now := uint64(c.opts.Clock().UnixMilli())
+	if now <= head.Header.TimeMs {
+		now = head.Header.TimeMs + 1
+	}
+	h := types.Header{
+		Number:         head.Header.Number + 1,
+		PrevHash:       head.Header.Hash(),
+		TimeMs:         now,
+		BatchesHash:    types.Sum(types.EncodeBatches(sealed)),
+		HistorySize:    size,
+		HistoryRoot:    root,
+		PrevStateRoots: c.opts.Chain.StateRoots(),
+	}
+	p := bft.Proposal{Header: h.Encode(), Payload: types.EncodeBatches(sealed), Metadata: metadata}
+	c.remember(p.Digest(), &openedProposal{header: &h, sealed: sealed, batches: batches, leaves: leaves})
+	return p
+}
+
+func (c *Consensus) remember(digest string, op *openedProposal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.opened) > 16 { // only in-flight proposals matter
+		clear(c.opened)
+	}
+	c.opened[digest] = op
+}
+
+func (c *Consensus) wasOrdered(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.seen[id]
+	return ok
+}
+
+// open verifies a proposal against our head and returns its contents.
+func (c *Consensus) open(p bft.Proposal) (*openedProposal, error) {
+	digest := p.Digest()
+	c.mu.Lock()
+	op := c.opened[digest]
+	c.mu.Unlock()
+	if op != nil {
+		return op, nil
+	}
+	h, err := types.DecodeHeader(p.Header)
+	if err != nil {
+		return nil, err
+	}
+	head := c.opts.Chain.Head()
+	if h.Number != head.Header.Number+1 {
+		return nil, fmt.Errorf("%w: %d, head is %d", ErrWrongHeight, h.Number, head.Header.Number)
+	}
+	if h.PrevHash != head.Header.Hash() {
+		return nil, ErrWrongParent
+	}
+	if h.TimeMs <= head.Header.TimeMs {
+		return nil, ErrTimeSkew
+	}
+	if types.Sum(p.Payload) != h.BatchesHash {
+		return nil, fmt.Errorf("%w: batches hash", ErrBadPayload)
+	}
+	sealed, err := types.DecodeBatches(p.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
+	}
+	op = &openedProposal{header: h, sealed: sealed}
+	inBlock := map[string]bool{}
+	for i := range sealed {
+		id := requestID(sealed[i].Origin, sealed[i].Seq)
+		if c.wasOrdered(id) || inBlock[id] {
+			return nil, fmt.Errorf("%w: %s", ErrDuplicate, id)
+		}
+		inBlock[id] = true
+		b, err := c.opts.Keys.Open(&sealed[i])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
+		}
+		op.batches = append(op.batches, b)
+		for j := range b.Txs {
+			op.leaves = append(op.leaves, b.Txs[j].Hash())
+		}
+	}
+	size, root, err := c.opts.Chain.HistoryAfter(op.leaves)
+	if err != nil {
+		return nil, err
+	}
+	if size != h.HistorySize || root != h.HistoryRoot {
+		return nil, ErrBadHistory
+	}
+	if !rootsEqual(h.PrevStateRoots, c.opts.Chain.StateRoots()) {
+		return nil, ErrStateDiverged
+	}
+	c.remember(digest, op)
+	return op, nil
+}
+
+func rootsEqual(a, b []types.Root) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// VerifyProposal implements bft.Verifier.
+func (c *Consensus) VerifyProposal(p bft.Proposal) ([]bft.RequestInfo, error) {
+	op, err := c.open(p)
+	if err != nil {
+		return nil, err
+	}
+	return infos(op.sealed), nil
+}
+
+func infos(sealed []types.SealedBatch) []bft.RequestInfo {
+	out := make([]bft.RequestInfo, len(sealed))
+	for i := range sealed {
+		out[i] = bft.RequestInfo{ClientID: sealed[i].ClientID(), ID: sealed[i].ID()}
+	}
+	return out
+}
+
+// VerifyRequest implements bft.Verifier: a forwarded batch must be sealed
+// with a ledger secret we hold, by a node of the consensus set.
+func (c *Consensus) VerifyRequest(val []byte) (bft.RequestInfo, error) {
+	sb, err := types.DecodeSealedBatch(val)
+	if err != nil {
+		return bft.RequestInfo{}, err
+	}
+	if c.peers[sb.Origin] == nil {
+		return bft.RequestInfo{}, fmt.Errorf("batch from unknown origin %d", sb.Origin)
+	}
+	if _, err := c.opts.Keys.Open(sb); err != nil {
+		return bft.RequestInfo{}, err
+	}
+	return bft.RequestInfo{ClientID: sb.ClientID(), ID: sb.ID()}, nil
+}
+
+// VerifyConsenterSig implements bft.Verifier: the signature must be the
+// signer's ed25519 signature over the proposal header's signing bytes.
+func (c *Consensus) VerifyConsenterSig(sig bft.Signature, p bft.Proposal) ([]byte, error) {
+	h, err := types.DecodeHeader(p.Header)
+	if err != nil {
+		return nil, err
+	}
+	msg := types.SigningBytes(h)
+	if string(sig.Msg) != string(msg) {
+		return nil, fmt.Errorf("%w: signed message is not this proposal's", ErrBadSignature)
+	}
+	if err := c.VerifySignature(sig); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// VerifySignature implements bft.Verifier.
+func (c *Consensus) VerifySignature(sig bft.Signature) error {
+	pub := c.peers[sig.ID]
+	if pub == nil {
+		return fmt.Errorf("%w: unknown signer %d", ErrBadSignature, sig.ID)
+	}
+	if !ed25519.Verify(pub, sig.Msg, sig.Value) {
+		return fmt.Errorf("%w from node %d", ErrBadSignature, sig.ID)
+	}
+	return nil
+}
+
+// VerificationSequence implements bft.Verifier; the consensus set does not
+// change yet.
+func (c *Consensus) VerificationSequence() uint64 { return 0 }
+
+// RequestsFromProposal implements bft.Verifier.
+func (c *Consensus) RequestsFromProposal(p bft.Proposal) []bft.RequestInfo {
+	sealed, err := types.DecodeBatches(p.Payload)
+	if err != nil {
+		return nil
+	}
+	return infos(sealed)
+}
+
+// AuxiliaryData implements bft.Verifier; Coco signs no auxiliary data.
+func (c *Consensus) AuxiliaryData([]byte) []byte { return nil }
+
+// RequestID implements bft.RequestInspector.
+func (c *Consensus) RequestID(req []byte) bft.RequestInfo {
+	sb, err := types.DecodeSealedBatch(req)
+	if err != nil {
+		return bft.RequestInfo{}
+	}
+	return bft.RequestInfo{ClientID: sb.ClientID(), ID: sb.ID()}
+}
+
+// Sign implements bft.Signer.
+func (c *Consensus) Sign(msg []byte) []byte { return ed25519.Sign(c.opts.Key, msg) }
+
+// SignProposal implements bft.Signer: a node signs the header, which
+// commits to the batches and the history root.
+func (c *Consensus) SignProposal(p bft.Proposal, _ []byte) *bft.Signature {
+	h, err := types.DecodeHeader(p.Header)
+	if err != nil {
+		c.log.Error("sign proposal: undecodable header", "err", err)
+		return nil
+	}
+	msg := types.SigningBytes(h)
+	return &bft.Signature{ID: c.opts.Self, Value: ed25519.Sign(c.opts.Key, msg), Msg: msg}
+}
+
+// Deliver implements bft.Application: the decided block is committed by the
+// chain (fsync'd, executed) before this returns, as SmartBFT requires.
+func (c *Consensus) Deliver(p bft.Proposal, sigs []bft.Signature) bft.Reconfig {
+	head := c.opts.Chain.Head()
+	if h, err := types.DecodeHeader(p.Header); err == nil && h.Number <= head.Header.Number {
+		// Replayed from the WAL after a restart: already committed.
+		return bft.Reconfig{}
+	}
+	op, err := c.open(p)
+	if err != nil {
+		// A quorum decided it, so it is valid; failing to open it means our
+		// own state is broken. Stopping is the only safe answer.
+		c.log.Error("cannot open decided proposal", "err", err)
+		panic(fmt.Sprintf("deliver: %v", err))
+	}
+	b := &types.Block{Header: *op.header, Batches: op.sealed, Metadata: p.Metadata}
+	for _, s := range sigs {
+		b.Signatures = append(b.Signatures, types.Signature{Signer: s.ID, Value: s.Value, Msg: s.Msg})
+	}
+	if err := c.opts.Chain.Commit(b, op.batches, op.leaves); err != nil {
+		c.log.Error("cannot commit decided block", "number", b.Header.Number, "err", err)
+		panic(fmt.Sprintf("deliver block %d: %v", b.Header.Number, err))
+	}
+	c.mu.Lock()
+	delete(c.opened, p.Digest())
+	for i := range op.sealed {
+		c.seen[requestID(op.sealed[i].Origin, op.sealed[i].Seq)] = b.Header.Number
+	}
+	if len(c.seen) > seenWindow*int(c.cfg.BatchesPerBlock) {
+		for id, n := range c.seen {
+			if n+seenWindow < b.Header.Number {
+				delete(c.seen, id)
+			}
+		}
+	}
+	c.mu.Unlock()
+	return bft.Reconfig{}
+}
+
+// Sync implements bft.Synchronizer. It answers with the latest decision
+// this node holds; fetching missing blocks from peers is the next
+// milestone's catch-up.
+func (c *Consensus) Sync() bft.SyncResponse {
+	head := c.opts.Chain.Head()
+	return bft.SyncResponse{Latest: bft.Decision{Proposal: proposalOf(head), Signatures: signaturesOf(head)}}
+}
+
+// Nodes implements bft.Comm.
+func (c *Consensus) Nodes() []uint64 { return append([]uint64(nil), c.ids...) }
+
+// SendConsensus implements bft.Comm over the bus.
+func (c *Consensus) SendConsensus(to uint64, m *protos.Message) {
+	data, err := proto.Marshal(m)
+	if err != nil {
+		c.log.Error("marshal consensus message", "err", err)
+		return
+	}
+	c.send(to, kindConsensus, data)
+}
+
+// SendTransaction implements bft.Comm: forwards a batch to the leader.
+func (c *Consensus) SendTransaction(to uint64, req []byte) { c.send(to, kindRequest, req) }
+
+func (c *Consensus) send(to uint64, kind uint8, payload []byte) {
+	if c.opts.Bus == nil {
+		return
+	}
+	env := bridge.Seal(c.opts.Key, c.opts.Self, to, kind, payload)
+	if err := c.opts.Bus.Publish(bridge.ConsensusSubject(c.cfg.Network, to), env); err != nil {
+		// At-most-once delivery: SmartBFT retransmits what matters.
+		c.log.Debug("bus publish failed", "to", to, "err", err)
+	}
+}
+
+func (c *Consensus) onMessage(m *nats.Msg) {
+	env, err := bridge.Open(m.Data, c.opts.Self, func(id uint64) ed25519.PublicKey { return c.peers[id] })
+	if err != nil {
+		c.log.Warn("dropping bus message", "err", err)
+		return
+	}
+	switch env.Kind {
+	case kindConsensus:
+		var msg protos.Message
+		if err := proto.Unmarshal(env.Payload, &msg); err != nil {
+			c.log.Warn("dropping malformed consensus message", "from", env.From, "err", err)
+			return
+		}
+		c.bft.HandleMessage(env.From, &msg)
+	case kindRequest:
+		c.bft.HandleRequest(env.From, env.Payload)
+	default:
+		c.log.Warn("dropping bus message of unknown kind", "from", env.From, "kind", env.Kind)
+	}
+}
