@@ -101,6 +101,9 @@ func startServer(cfg Config) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus listen port %q: %w", port, err)
 	}
+	if p == 0 {
+		p = server.RANDOM_PORT // NATS reads 0 as "the default port 4222"
+	}
 	opts := &server.Options{
 		ServerName: cfg.Name,
 		Host:       host,
