@@ -613,3 +613,39 @@ func BenchmarkGet(b *testing.B) {
 		}
 	}
 }
+
+func TestConcurrentUse(t *testing.T) {
+	db := newTestDB(t)
+	const workers, perWorker = 4, 300
+	done := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			s := db.Namespace(fmt.Sprintf("w%d", w%2)) // two workers share each namespace
+			b := s.NewBatch()
+			defer b.Close()
+			for i := range perWorker {
+				k := fmt.Appendf(nil, "%d-%04d", w, i)
+				if err := s.Put(k, k); err != nil {
+					done <- err
+					return
+				}
+				if v, err := s.Get(k); err != nil || !bytes.Equal(v, k) {
+					done <- fmt.Errorf("Get(%s) = %q, %v", k, v, err)
+					return
+				}
+				b.Put(append(k, 'b'), k)
+			}
+			done <- b.Commit(false)
+		}()
+	}
+	for range workers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ns := range 2 {
+		if got := len(keys(t, db.Namespace(fmt.Sprintf("w%d", ns)).NewIterator(nil, nil))); got != 2*2*perWorker {
+			t.Errorf("namespace w%d holds %d keys, want %d", ns, got, 2*2*perWorker)
+		}
+	}
+}
