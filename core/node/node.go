@@ -1,0 +1,357 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cocoledger/coco/core/batch"
+	"github.com/cocoledger/coco/core/consensus"
+	"github.com/cocoledger/coco/core/ledger"
+	"github.com/cocoledger/coco/core/state"
+	"github.com/cocoledger/coco/core/types"
+	"github.com/cocoledger/coco/enclave"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is the node's part of the configuration.
+type Config struct {
+	DataDir   string           `mapstructure:"data_dir"`
+	Batch     batch.Config     `mapstructure:"batch"`
+	Consensus consensus.Config `mapstructure:"consensus"`
+}
+
+// DefaultConfig returns a single dev node's defaults.
+func DefaultConfig() Config {
+	return Config{DataDir: ".coco/dev", Batch: batch.DefaultConfig(), Consensus: consensus.DefaultConfig()}
+}
+
+// Validate checks the configuration once at start-up.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("data_dir is empty")
+	}
+	if err := c.Batch.Validate(); err != nil {
+		return err
+	}
+	return c.Consensus.Validate()
+}
+
+// ErrNotStarted is returned by Submit before Start.
+var ErrNotStarted = errors.New("node not started")
+
+var (
+	blocksCommitted = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "coco", Name: "blocks_committed_total", Help: "Blocks committed to the ledger and executed.",
+	})
+	txsCommitted = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "coco", Name: "txs_committed_total", Help: "Transactions in committed blocks.",
+	})
+	ledgerHeight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "coco", Name: "ledger_height", Help: "Number of the last committed block.",
+	})
+	commitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "coco", Name: "block_commit_seconds", Help: "Time to append (fsync) and execute one block.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	})
+)
+
+func init() { prometheus.MustRegister(blocksCommitted, txsCommitted, ledgerHeight, commitSeconds) }
+
+// Node is one running Coco node.
+type Node struct {
+	cfg    Config
+	enc    enclave.Enclave
+	id     *Identity
+	log    *slog.Logger
+	db     *state.DB
+	ledger *ledger.Ledger
+	keys   *batch.Keyring
+
+	apps    []App
+	batcher *batch.Batcher
+	cons    *consensus.Consensus
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu    sync.RWMutex
+	head  *types.Block
+	roots []types.Root
+}
+
+// Open unseals (or creates) the node's identity, opens its database and
+// ledger and writes the genesis block on first start. Register the
+// applications, then Start.
+func Open(cfg Config, enc enclave.Enclave, log *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	id, created, err := loadIdentity(cfg.DataDir, enc)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("created node identity", "node_id", id.NodeID(), "dir", cfg.DataDir)
+	}
+	db, err := state.Open(filepath.Join(cfg.DataDir, "db"), state.Options{
+		Key:    enclave.DeriveKey(id.NodeSecret, "state"),
+		Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	l, err := ledger.Open(db.Pebble())
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	keys, err := batch.NewKeyring(1, id.LedgerSecret)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, enc: enc, id: id, log: log, db: db, ledger: l, keys: keys}
+	if l.Head() == nil {
+		genesis := &types.Block{Header: types.Header{
+			Number:      0,
+			TimeMs:      uint64(time.Now().UnixMilli()),
+			BatchesHash: types.Sum(types.EncodeBatches(nil)),
+			HistoryRoot: l.Tree().Root(),
+		}}
+		if err := l.Append(genesis, nil); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("write genesis block: %w", err)
+		}
+		log.Info("wrote genesis block", "hash", genesis.Header.Hash())
+	}
+	head, err := l.Block(l.Height())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read head block: %w", err)
+	}
+	n.head = head
+	return n, nil
+}
+
+// State is the node's database; applications keep their state in their own
+// namespace of it.
+func (n *Node) State() *state.DB { return n.db }
+
+// Ledger is the node's ledger.
+func (n *Node) Ledger() *ledger.Ledger { return n.ledger }
+
+// Identity is the node's unsealed identity.
+func (n *Node) Identity() *Identity { return n.id }
+
+// Genesis is the genesis block's header.
+func (n *Node) Genesis() *types.Header {
+	h, err := n.ledger.Header(0)
+	if err != nil {
+		panic(fmt.Sprintf("genesis header missing: %v", err))
+	}
+	return h
+}
+
+// Register adds an application. Call before Start.
+func (n *Node) Register(app App) { n.apps = append(n.apps, app) }
+
+// Start replays committed blocks the applications have not applied, then
+// starts consensus and the batcher. bus may be nil for a node without peers.
+func (n *Node) Start(bus *nats.Conn) error {
+	if err := n.replay(); err != nil {
+		return err
+	}
+	n.roots = n.appRoots()
+	self := uint64(1)
+	pub := n.id.Key.Public()
+	cons, err := consensus.Start(n.cfg.Consensus, consensus.Options{
+		Self:    self,
+		Key:     n.id.Key,
+		Peers:   []consensus.Peer{{ID: self, Key: pub.(ed25519.PublicKey)}},
+		Keys:    n.keys,
+		Chain:   n,
+		Bus:     bus,
+		DataDir: n.cfg.DataDir,
+		Log:     n.log,
+	})
+	if err != nil {
+		return err
+	}
+	n.cons = cons
+	n.batcher = batch.New(n.cfg.Batch, self, n.keys, cons.Submit, n.log)
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.wg.Go(func() {
+		if err := n.batcher.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			n.log.Error("batcher stopped", "err", err)
+		}
+	})
+	return nil
+}
+
+// replay executes committed blocks that some application has not applied,
+// e.g. after a crash between the ledger's fsync and the state write.
+func (n *Node) replay() error {
+	height := n.ledger.Height()
+	for _, app := range n.apps {
+		from := app.Height() + 1
+		if from > height {
+			continue
+		}
+		n.log.Info("replaying ledger into application", "namespace", app.Namespace(), "from", from, "to", height)
+		for b, err := range n.ledger.Blocks(from, height) {
+			if err != nil {
+				return fmt.Errorf("replay: %w", err)
+			}
+			batches := make([]*types.Batch, 0, len(b.Batches))
+			for i := range b.Batches {
+				opened, err := n.keys.Open(&b.Batches[i])
+				if err != nil {
+					return fmt.Errorf("replay block %d: %w", b.Header.Number, err)
+				}
+				batches = append(batches, opened)
+			}
+			if _, err := app.Execute(execBlock(b, batches, app.Namespace())); err != nil {
+				return fmt.Errorf("replay block %d into %s: %w", b.Header.Number, app.Namespace(), err)
+			}
+		}
+	}
+	return nil
+}
+
+func execBlock(b *types.Block, batches []*types.Batch, ns string) *ExecBlock {
+	eb := &ExecBlock{Number: b.Header.Number, TimeMs: b.Header.TimeMs, Hash: b.Header.Hash()}
+	for _, bt := range batches {
+		for _, tx := range bt.Txs {
+			if tx.Namespace == ns {
+				eb.Txs = append(eb.Txs, tx)
+			}
+		}
+	}
+	return eb
+}
+
+func (n *Node) appRoots() []types.Root {
+	roots := make([]types.Root, len(n.apps))
+	for i, app := range n.apps {
+		roots[i] = types.Root{Namespace: app.Namespace(), Root: app.Root()}
+	}
+	return roots
+}
+
+// Submit queues a transaction that an adapter's ingress checked.
+func (n *Node) Submit(tx types.Tx) error {
+	if n.batcher == nil {
+		return ErrNotStarted
+	}
+	return n.batcher.Submit(tx)
+}
+
+// Head implements consensus.Chain.
+func (n *Node) Head() *types.Block {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.head
+}
+
+// HistoryAfter implements consensus.Chain.
+func (n *Node) HistoryAfter(leaves []types.Hash) (uint64, types.Hash, error) {
+	s := n.ledger.Tree().Stage(leaves...)
+	return s.Size(), s.Root(), nil
+}
+
+// StateRoots implements consensus.Chain.
+func (n *Node) StateRoots() []types.Root {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.roots
+}
+
+// Commit implements consensus.Chain: the block is fsync'd to the ledger
+// before any application executes it, so an executed block is never lost.
+func (n *Node) Commit(b *types.Block, batches []*types.Batch, leaves []types.Hash) error {
+	start := time.Now()
+	if err := n.ledger.Append(b, leaves); err != nil {
+		return err
+	}
+	roots := make([]types.Root, len(n.apps))
+	for i, app := range n.apps {
+		root, err := app.Execute(execBlock(b, batches, app.Namespace()))
+		if err != nil {
+			return fmt.Errorf("execute block %d in %s: %w", b.Header.Number, app.Namespace(), err)
+		}
+		roots[i] = types.Root{Namespace: app.Namespace(), Root: root}
+	}
+	n.mu.Lock()
+	n.head, n.roots = b, roots
+	n.mu.Unlock()
+	blocksCommitted.Inc()
+	txsCommitted.Add(float64(len(leaves)))
+	ledgerHeight.Set(float64(b.Header.Number))
+	commitSeconds.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// Status is what the node reports about itself.
+type Status struct {
+	NodeID      string `json:"node_id"`
+	Height      uint64 `json:"height"`
+	HeadHash    string `json:"head_hash"`
+	Leader      uint64 `json:"leader"`
+	Enclave     string `json:"enclave"`
+	Hardware    bool   `json:"hardware_protection"`
+	PendingTxs  int    `json:"pending_txs"`
+	HistorySize uint64 `json:"history_size"`
+}
+
+// Status reports height, leader and enclave mode.
+func (n *Node) Status() Status {
+	head := n.Head()
+	s := Status{
+		NodeID:      n.id.NodeID(),
+		Height:      head.Header.Number,
+		HeadHash:    head.Header.Hash().String(),
+		Enclave:     n.enc.Platform(),
+		Hardware:    n.enc.Hardware(),
+		HistorySize: head.Header.HistorySize,
+	}
+	if n.cons != nil {
+		s.Leader = n.cons.Leader()
+	}
+	if n.batcher != nil {
+		s.PendingTxs = n.batcher.Pending()
+	}
+	return s
+}
+
+// Stop stops the batcher and consensus and closes the database. Committed
+// blocks are already durable; queued, unordered transactions are dropped.
+func (n *Node) Stop() {
+	if n.cancel != nil {
+		n.cancel()
+		n.wg.Wait()
+	}
+	if n.cons != nil {
+		n.cons.Stop()
+	}
+	if err := n.db.Close(); err != nil {
+		n.log.Error("close database", "err", err)
+	}
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}

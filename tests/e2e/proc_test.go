@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cocoledger/coco/adapters/ethereum/devkeys"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
+)
+
+var cocoBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "coco-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	cocoBin = filepath.Join(dir, "coco")
+	build := exec.Command("go", "build", "-o", cocoBin, "github.com/cocoledger/coco/cmd/coco")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building coco:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// devNode is a running `coco dev` process.
+type devNode struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	dataDir string
+	URL     string
+	WSURL   string
+	banner  string
+	exited  chan error
+	logPath string
+}
+
+var urlRE = regexp.MustCompile(`JSON-RPC HTTP\s+(http://\S+)`)
+
+// startDev starts `coco dev` on free ports over dataDir and waits for its banner.
+func startDev(t *testing.T, dataDir string, extra ...string) *devNode {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "coco.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"dev", "--data-dir", dataDir, "--rpc-addr", "127.0.0.1:0", "--bus-listen", "127.0.0.1:0", "--log-level", "info"}, extra...)
+	cmd := exec.Command(cocoBin, args...)
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := &devNode{t: t, cmd: cmd, dataDir: dataDir, exited: make(chan error, 1), logPath: logPath}
+	bannerDone := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		sc := bufio.NewScanner(stdout)
+		sent := false
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+			if !sent && strings.Contains(sc.Text(), "(9) ") {
+				bannerDone <- b.String()
+				sent = true
+			}
+		}
+		if !sent {
+			bannerDone <- b.String()
+		}
+	}()
+	go func() { n.exited <- cmd.Wait(); logFile.Close() }()
+	select {
+	case n.banner = <-bannerDone:
+	case <-time.After(60 * time.Second):
+		n.kill()
+		t.Fatalf("coco dev printed no banner; log:\n%s", n.log())
+	}
+	m := urlRE.FindStringSubmatch(n.banner)
+	if m == nil {
+		n.kill()
+		t.Fatalf("no RPC URL in banner:\n%s\nlog:\n%s", n.banner, n.log())
+	}
+	n.URL = m[1]
+	n.WSURL = "ws://" + strings.TrimPrefix(n.URL, "http://")
+	t.Cleanup(func() {
+		if n.cmd.ProcessState == nil {
+			n.kill()
+		}
+		if t.Failed() {
+			t.Logf("coco log (%s):\n%s", n.logPath, tail(n.log(), 60))
+		}
+	})
+	return n
+}
+
+func (n *devNode) log() string {
+	b, _ := os.ReadFile(n.logPath)
+	return string(b)
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+// stop sends Ctrl-C and waits for a clean exit.
+func (n *devNode) stop() {
+	n.t.Helper()
+	_ = n.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-n.exited:
+		if err != nil {
+			n.t.Fatalf("coco dev exited with %v on Ctrl-C; log:\n%s", err, tail(n.log(), 40))
+		}
+	case <-time.After(30 * time.Second):
+		n.kill()
+		n.t.Fatal("coco dev did not stop within 30s of Ctrl-C")
+	}
+}
+
+// kill sends SIGKILL: no chance to flush or clean up.
+func (n *devNode) kill() {
+	_ = n.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-n.exited:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+func (n *devNode) client(t *testing.T) *ethclient.Client {
+	t.Helper()
+	c, err := ethclient.Dial(n.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func (n *devNode) rpcClient(t *testing.T, url string) *rpc.Client {
+	t.Helper()
+	c, err := rpc.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+var devKeys, _ = devkeys.Derive(devkeys.DevMnemonic, 10)
