@@ -1,0 +1,13 @@
+// Package chain is the Ethereum application of a Coco node: one decided Coco
+// block becomes one Ethereum block, executed with go-ethereum's EVM and state
+// and stored in go-ethereum's own database schema (rawdb), so blocks,
+// receipts, hashes and blooms are real and every client library decodes them.
+//
+// It owns the Ethereum chain data (genesis, blocks, receipts, transaction
+// index, world state) in the ethdb it is given, and the ingress checks and
+// local pending pool for transactions sent through this node.
+//
+// It must not order transactions (Coco does, through the Submitter), recover
+// signatures at execution time when the ingress already did, nor serve
+// JSON-RPC (package jsonrpc does, through the Backend methods of *Chain).
+package chain
