@@ -24,7 +24,7 @@ type Config struct {
 	// Routes are the other embedded servers' route URLs (nats-route://host:port).
 	Routes []string `mapstructure:"routes"`
 	// MaxPayload must exceed the largest sealed batch or proposal.
-	MaxPayload int32 `mapstructure:"max_payload"`
+	MaxPayload int32  `mapstructure:"max_payload"`
 	Name       string `mapstructure:"-"`
 }
 
