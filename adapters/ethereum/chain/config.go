@@ -24,8 +24,8 @@ type Config struct {
 	// governance, not by EIP-1559 dynamics.
 	BaseFee *big.Int `mapstructure:"base_fee"`
 	// Coinbase receives the priority fees.
-	Coinbase      common.Address    `mapstructure:"coinbase"`
-	GenesisTimeMs uint64            `mapstructure:"genesis_time_ms"`
+	Coinbase      common.Address     `mapstructure:"coinbase"`
+	GenesisTimeMs uint64             `mapstructure:"genesis_time_ms"`
 	Alloc         types.GenesisAlloc `mapstructure:"alloc"`
 	// AllowUnprotected accepts legacy transactions without EIP-155 replay
 	// protection through SendTransaction.

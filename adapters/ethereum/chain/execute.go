@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"math/big"
 
-	coretypes "github.com/cocoledger/coco/core/types"
 	"github.com/cocoledger/coco/core/node"
+	coretypes "github.com/cocoledger/coco/core/types"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/consensus/misc/eip4844"
 	"github.com/ethereum/go-ethereum/core"
