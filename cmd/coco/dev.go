@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -25,6 +26,7 @@ func devCmd() *cobra.Command {
 	var (
 		configFile string
 		reset      bool
+		pprofOn    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -48,12 +50,13 @@ Stop it with Ctrl-C; starting it again continues the same chain.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runDev(ctx, cfg, reset, cmd.OutOrStdout())
+			return runDev(ctx, cfg, reset, pprofOn, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "configuration file (yaml, toml or json)")
 	f.BoolVar(&reset, "reset", false, "wipe the data directory and start a new chain")
+	f.BoolVar(&pprofOn, "pprof", false, "serve Go profiles under /debug/pprof/ on the RPC port")
 	d := defaultConfig()
 	f.String("data-dir", d.Node.DataDir, "data directory")
 	f.String("rpc-addr", d.Eth.RPCAddr, "Ethereum JSON-RPC address (HTTP and WebSocket)")
@@ -65,7 +68,7 @@ Stop it with Ctrl-C; starting it again continues the same chain.`,
 	return cmd
 }
 
-func runDev(ctx context.Context, cfg Config, reset bool, out io.Writer) error {
+func runDev(ctx context.Context, cfg Config, reset, pprofOn bool, out io.Writer) error {
 	log := cfg.logger()
 	if reset {
 		if err := os.RemoveAll(cfg.Node.DataDir); err != nil {
@@ -111,6 +114,11 @@ func runDev(ctx context.Context, cfg Config, reset bool, out io.Writer) error {
 		_ = json.NewEncoder(w).Encode(st)
 	})
 	extra := map[string]http.Handler{"/status": status, "/metrics": promhttp.Handler()}
+	if pprofOn {
+		extra["/debug/pprof/"] = http.HandlerFunc(pprof.Index)
+		extra["/debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
+		extra["/debug/pprof/trace"] = http.HandlerFunc(pprof.Trace)
+	}
 	if err := eth.Listen(cfg.Eth.RPCAddr, extra); err != nil {
 		eth.Close()
 		n.Stop()

@@ -1,0 +1,254 @@
+package consensus
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/cocoledger/coco/core/batch"
+	"github.com/cocoledger/coco/core/ledger"
+	"github.com/cocoledger/coco/core/types"
+	bft "github.com/hyperledger-labs/SmartBFT/pkg/types"
+	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
+	"google.golang.org/protobuf/proto"
+)
+
+// memChain is a Chain kept in memory: a naive history (all leaves) and the
+// committed blocks.
+type memChain struct {
+	head    *types.Block
+	leaves  []types.Hash
+	roots   []types.Root
+	commits []*types.Block
+}
+
+func (m *memChain) Head() *types.Block       { return m.head }
+func (m *memChain) StateRoots() []types.Root { return m.roots }
+func (m *memChain) HistoryAfter(l []types.Hash) (uint64, types.Hash, error) {
+	all := append(append([]types.Hash(nil), m.leaves...), l...)
+	return uint64(len(all)), naiveRoot(all), nil
+}
+func (m *memChain) Commit(b *types.Block, _ []*types.Batch, leaves []types.Hash) error {
+	m.head = b
+	m.leaves = append(m.leaves, leaves...)
+	m.commits = append(m.commits, b)
+	return nil
+}
+
+// naiveRoot is RFC 9162's MTH, recomputed from scratch.
+func naiveRoot(leaves []types.Hash) types.Hash {
+	if len(leaves) == 0 {
+		return ledger.EmptyRoot
+	}
+	if len(leaves) == 1 {
+		return ledger.LeafHash(leaves[0][:])
+	}
+	k := 1
+	for k*2 < len(leaves) {
+		k *= 2
+	}
+	return ledger.NodeHash(naiveRoot(leaves[:k]), naiveRoot(leaves[k:]))
+}
+
+type fixture struct {
+	c     *Consensus
+	chain *memChain
+	keys  *batch.Keyring
+	key   ed25519.PrivateKey
+	other ed25519.PrivateKey
+	now   time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{1}, 64)))
+	_, other, _ := ed25519.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{2}, 64)))
+	keys, err := batch.NewKeyring(1, bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	genesis := &types.Block{Header: types.Header{TimeMs: 1000, HistoryRoot: ledger.EmptyRoot}}
+	chain := &memChain{head: genesis, roots: []types.Root{{Namespace: "x"}}}
+	f := &fixture{chain: chain, keys: keys, key: key, other: other, now: time.UnixMilli(5000)}
+	f.c = &Consensus{
+		cfg: DefaultConfig(),
+		opts: Options{
+			Self: 1, Key: key, Keys: keys, Chain: chain, Log: slog.New(slog.DiscardHandler),
+			Clock: func() time.Time { return f.now },
+		},
+		log:    slog.New(slog.DiscardHandler),
+		peers:  map[uint64]ed25519.PublicKey{1: key.Public().(ed25519.PublicKey), 2: other.Public().(ed25519.PublicKey)},
+		ids:    []uint64{1, 2},
+		opened: map[string]*openedProposal{},
+		seen:   map[string]uint64{},
+	}
+	return f
+}
+
+func (f *fixture) request(t *testing.T, origin, seq uint64, payloads ...string) []byte {
+	t.Helper()
+	b := &types.Batch{Origin: origin, Seq: seq}
+	for _, p := range payloads {
+		b.Txs = append(b.Txs, types.Tx{Namespace: "x", Payload: []byte(p)})
+	}
+	sb, err := f.keys.Seal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return types.EncodeSealedBatch(sb)
+}
+
+func metadata(seq uint64) []byte {
+	md, _ := proto.Marshal(&protos.ViewMetadata{LatestSequence: seq})
+	return md
+}
+
+// fresh returns a verifier that has not seen the proposal (as a follower).
+func (f *fixture) fresh() *Consensus {
+	return &Consensus{
+		cfg: f.c.cfg, opts: f.c.opts, log: f.c.log, peers: f.c.peers, ids: f.c.ids,
+		opened: map[string]*openedProposal{}, seen: f.c.seen,
+	}
+}
+
+func TestAssembledProposalVerifiesAndCommits(t *testing.T) {
+	f := newFixture(t)
+	p := f.c.AssembleProposal(metadata(1), [][]byte{f.request(t, 1, 1, "a", "b"), f.request(t, 2, 1, "c")})
+	infos, err := f.fresh().VerifyProposal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 2 || infos[0].ClientID != "1" || infos[1].ClientID != "2" {
+		t.Fatalf("request infos %v", infos)
+	}
+	sig := f.c.SignProposal(p, nil)
+	if _, err := f.c.VerifyConsenterSig(*sig, p); err != nil {
+		t.Fatalf("own signature: %v", err)
+	}
+	f.c.Deliver(p, []bft.Signature{*sig})
+	if len(f.chain.commits) != 1 {
+		t.Fatal("decided block not committed")
+	}
+	b := f.chain.commits[0]
+	if b.Header.Number != 1 || b.Header.HistorySize != 3 || b.Header.TimeMs != 5000 || len(b.Signatures) != 1 {
+		t.Fatalf("committed header %+v", b.Header)
+	}
+	// A batch ordered once is never ordered again, even if SmartBFT offers it.
+	p2 := f.c.AssembleProposal(metadata(2), [][]byte{f.request(t, 1, 1, "a", "b"), f.request(t, 1, 2, "d")})
+	sealed, _ := types.DecodeBatches(p2.Payload)
+	if len(sealed) != 1 || sealed[0].Seq != 2 {
+		t.Fatalf("re-offered batch was proposed again: %d batches", len(sealed))
+	}
+	// Time never goes backwards, even if the leader's clock does.
+	f.now = time.UnixMilli(10)
+	h, _ := types.DecodeHeader(p2.Header)
+	if h.TimeMs <= b.Header.TimeMs {
+		t.Fatalf("time went backwards: %d after %d", h.TimeMs, b.Header.TimeMs)
+	}
+}
+
+func TestForgedProposalsAreRejected(t *testing.T) {
+	f := newFixture(t)
+	good := f.c.AssembleProposal(metadata(1), [][]byte{f.request(t, 1, 1, "a")})
+	goodHeader, _ := types.DecodeHeader(good.Header)
+
+	withHeader := func(edit func(h *types.Header)) bft.Proposal {
+		h := *goodHeader
+		edit(&h)
+		return bft.Proposal{Header: h.Encode(), Payload: good.Payload, Metadata: good.Metadata}
+	}
+	foreign, _ := batch.NewKeyring(1, bytes.Repeat([]byte{9}, 32))
+	forgedBatch, _ := foreign.Seal(&types.Batch{Origin: 1, Seq: 7, Txs: []types.Tx{{Payload: []byte("x")}}})
+	forgedPayload := types.EncodeBatches([]types.SealedBatch{*forgedBatch})
+
+	cases := []struct {
+		name string
+		p    bft.Proposal
+		want error
+	}{
+		{"wrong height", withHeader(func(h *types.Header) { h.Number = 5 }), ErrWrongHeight},
+		{"wrong parent", withHeader(func(h *types.Header) { h.PrevHash[0] ^= 1 }), ErrWrongParent},
+		{"time not after parent", withHeader(func(h *types.Header) { h.TimeMs = 1000 }), ErrTimeSkew},
+		{"payload swapped", bft.Proposal{Header: good.Header, Payload: types.EncodeBatches(nil), Metadata: good.Metadata}, ErrBadPayload},
+		{"history root forged", withHeader(func(h *types.Header) { h.HistoryRoot[0] ^= 1 }), ErrBadHistory},
+		{"history size forged", withHeader(func(h *types.Header) { h.HistorySize = 9 }), ErrBadHistory},
+		{"state roots forged", withHeader(func(h *types.Header) { h.PrevStateRoots = nil }), ErrStateDiverged},
+		{"batch sealed by an outsider", withHeader(func(h *types.Header) { h.BatchesHash = types.Sum(forgedPayload) }), ErrBadPayload},
+		{"garbage header", bft.Proposal{Header: []byte{1, 2, 3}, Payload: good.Payload}, types.ErrMalformed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.p
+			if tc.name == "batch sealed by an outsider" {
+				p.Payload = forgedPayload
+			}
+			if _, err := f.fresh().VerifyProposal(p); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	// A proposal that repeats a batch inside itself.
+	dup := f.request(t, 1, 4, "z")
+	sb, _ := types.DecodeSealedBatch(dup)
+	payload := types.EncodeBatches([]types.SealedBatch{*sb, *sb})
+	dupP := withHeader(func(h *types.Header) { h.BatchesHash = types.Sum(payload) })
+	dupP.Payload = payload
+	if _, err := f.fresh().VerifyProposal(dupP); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("duplicate batch: %v", err)
+	}
+}
+
+func TestSignaturesAndRequests(t *testing.T) {
+	f := newFixture(t)
+	p := f.c.AssembleProposal(metadata(1), [][]byte{f.request(t, 1, 1, "a")})
+	sig := f.c.SignProposal(p, nil)
+
+	forged := *sig
+	forged.Value = ed25519.Sign(f.other, sig.Msg) // node 2's key claiming to be node 1
+	if _, err := f.c.VerifyConsenterSig(forged, p); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged signature: %v", err)
+	}
+	unknown := *sig
+	unknown.ID = 9
+	if _, err := f.c.VerifyConsenterSig(unknown, p); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("unknown signer: %v", err)
+	}
+	other := f.c.AssembleProposal(metadata(1), [][]byte{f.request(t, 1, 2, "b")})
+	if _, err := f.c.VerifyConsenterSig(*sig, other); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("signature moved to another proposal: %v", err)
+	}
+	// Node 2's genuine signature verifies.
+	msg := sig.Msg
+	if _, err := f.c.VerifyConsenterSig(bft.Signature{ID: 2, Value: ed25519.Sign(f.other, msg), Msg: msg}, p); err != nil {
+		t.Fatalf("peer signature: %v", err)
+	}
+
+	if _, err := f.c.VerifyRequest(f.request(t, 1, 3, "ok")); err != nil {
+		t.Fatalf("valid request: %v", err)
+	}
+	if _, err := f.c.VerifyRequest(f.request(t, 5, 3, "x")); err == nil {
+		t.Fatal("request from a node outside the consensus set accepted")
+	}
+	foreign, _ := batch.NewKeyring(1, bytes.Repeat([]byte{9}, 32))
+	sb, _ := foreign.Seal(&types.Batch{Origin: 1, Seq: 4})
+	if _, err := f.c.VerifyRequest(types.EncodeSealedBatch(sb)); !errors.Is(err, batch.ErrUnsealable) {
+		t.Fatalf("request sealed by an outsider: %v", err)
+	}
+	if _, err := f.c.VerifyRequest([]byte("garbage")); err == nil {
+		t.Fatal("garbage request accepted")
+	}
+}
+
+func TestDeliverIgnoresReplayedDecisions(t *testing.T) {
+	f := newFixture(t)
+	p := f.c.AssembleProposal(metadata(1), [][]byte{f.request(t, 1, 1, "a")})
+	sig := f.c.SignProposal(p, nil)
+	f.c.Deliver(p, []bft.Signature{*sig})
+	f.c.Deliver(p, []bft.Signature{*sig}) // the WAL replays it after a restart
+	if len(f.chain.commits) != 1 {
+		t.Fatalf("replayed decision committed %d times", len(f.chain.commits))
+	}
+}
