@@ -222,11 +222,20 @@ func TestContractDeployAndLog(t *testing.T) {
 		t.Fatalf("code %x", st.GetCode(contract))
 	}
 
+	events := make(chan Event, 1)
+	sub := s.c.SubscribeChainEvent(events)
+	defer sub.Unsubscribe()
 	word := common.HexToHash("0xbeef")
 	call := s.dynTx(k, 1, &contract, nil, 100_000, big.NewInt(2*params.GWei), gwei, word.Bytes())
 	s.send(call)
 	block := s.mine()
 	rs = s.c.Receipts(block.Hash())
+	ev := <-events
+	got, _ := json.Marshal(ev.Logs)
+	want, _ := json.Marshal(rs[0].Logs)
+	if !bytes.Equal(got, want) {
+		t.Errorf("event logs\n%s\ndatabase logs\n%s", got, want)
+	}
 	if len(rs) != 1 || rs[0].Status != types.ReceiptStatusSuccessful || len(rs[0].Logs) != 1 {
 		t.Fatalf("call receipt %+v", rs)
 	}

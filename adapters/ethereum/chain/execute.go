@@ -210,6 +210,8 @@ func (c *Chain) Execute(b *node.ExecBlock) (coretypes.Hash, error) {
 	if len(dropped) > 0 {
 		c.log.Debug("block executed", "number", b.Number, "hash", hash, "txs", len(txs), "excluded", len(dropped))
 	}
+	txsIncluded.Add(float64(len(txs)))
+	txsExcluded.Add(float64(len(dropped)))
 	c.chainFeed.Send(Event{Block: block, Receipts: receipts, Logs: allLogs})
 	return coretypes.Hash(root), nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -184,3 +185,5 @@ func (s *sim) pendingNonce(a common.Address) uint64 {
 }
 
 func uint256FromBig(b *big.Int) *uint256.Int { return uint256.MustFromBig(b) }
+
+func runtimeCPUs() int { return runtime.GOMAXPROCS(0) }

@@ -45,6 +45,16 @@ const maxQueued = 16384
 // transaction whose nonce leaves a gap is held here and submitted once the
 // gap is filled, so that it is never ordered before its predecessors.
 func (c *Chain) SendTransaction(ctx context.Context, tx *types.Transaction) error {
+	err := c.sendTransaction(ctx, tx)
+	if err != nil {
+		txsRejected.Inc()
+	} else {
+		txsAccepted.Inc()
+	}
+	return err
+}
+
+func (c *Chain) sendTransaction(ctx context.Context, tx *types.Transaction) error {
 	if c.submit == nil {
 		return ErrNoSubmitter
 	}
