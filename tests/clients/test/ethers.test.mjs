@@ -399,6 +399,18 @@ describe('ethers transactions', () => {
     );
   });
 
+  test('re-broadcasting an included transaction is nonce too low', async () => {
+    // What a wallet sees when it retries a send that already made it into a
+    // block: go-ethereum answers "nonce too low", which ethers maps.
+    const signed = await alice.signTransaction(await alice.populateTransaction({ to: bob.address, value: 5n }));
+    const receipt = await (await provider.broadcastTransaction(signed)).wait();
+    assert.equal(receipt.status, 1);
+    await assert.rejects(provider.broadcastTransaction(signed), (err) => {
+      assert.ok(isError(err, 'NONCE_EXPIRED'), `${err.code}: ${err.message}`);
+      return true;
+    });
+  });
+
   test('insufficient funds maps to INSUFFICIENT_FUNDS', async () => {
     const balance = await provider.getBalance(bob.address);
     // Explicit gas: the node itself must refuse the raw transaction.

@@ -242,8 +242,9 @@ describe('web3 transactions', () => {
     // web3 replays a transaction with eth_call before sending it
     // (checkRevertBeforeSending), so a failure may come from that call
     // (message in err.reason) or from eth_sendRawTransaction (err.message).
+    // Value 2 keeps the stale transaction distinct from erin's first one.
     const text = (err) => [err.message, err.reason, err.cause?.message].filter(Boolean).join(' | ');
-    await assert.rejects(web3.eth.sendTransaction({ from: erin, to: frank, value: 1n, nonce: 0, gas: 21000 }), (err) => {
+    await assert.rejects(web3.eth.sendTransaction({ from: erin, to: frank, value: 2n, nonce: 0, gas: 21000 }), (err) => {
       assert.match(text(err), /nonce too low/);
       return true;
     });
