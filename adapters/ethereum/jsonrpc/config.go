@@ -37,7 +37,10 @@ type Config struct {
 	// eth_getFilterLogs.
 	MaxLogsRange uint64
 	// CORSOrigins are the browser origins allowed over HTTP and WebSocket.
-	// Nil allows every origin ("*"); an empty non-nil slice allows none.
+	// Nil allows every origin ("*"). An empty non-nil slice allows no
+	// cross-origin HTTP request; over WebSocket go-ethereum then allows
+	// http://localhost only. Requests without an Origin (non-browser
+	// clients) are always served.
 	CORSOrigins []string
 	// PeerCount answers net_peerCount; nil answers 0.
 	PeerCount func() int

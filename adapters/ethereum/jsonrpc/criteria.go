@@ -16,7 +16,10 @@ import (
 
 const (
 	maxTopics    = 4    // LOG0..LOG4
-	maxSubTopics = 1000 // alternatives in one topic position
+	maxSubTopics = 1000 // alternatives in one topic position, when decoding
+	// maxLogQuery bounds the addresses, and the topics per position, of a
+	// log query (go-ethereum's default LogQueryLimit).
+	maxLogQuery = 1000
 )
 
 var (
@@ -25,7 +28,24 @@ var (
 	errBlockRangeIntoFuture = invalidParams("block range extends beyond current head block")
 	errBlockHashWithRange   = invalidParams("can't specify fromBlock/toBlock with blockHash")
 	errExceedMaxTopics      = errors.New("exceed max topics")
+	errExceedLogQueryLimit  = errors.New("exceed max addresses or topics per search position")
 )
+
+// checkQueryLimits bounds the work one log query can ask for.
+func checkQueryLimits(crit *filterCriteria) error {
+	if len(crit.Topics) > maxTopics {
+		return errExceedMaxTopics
+	}
+	if len(crit.Addresses) > maxLogQuery {
+		return errExceedLogQueryLimit
+	}
+	for _, topics := range crit.Topics {
+		if len(topics) > maxLogQuery {
+			return errExceedLogQueryLimit
+		}
+	}
+	return nil
+}
 
 // filterCriteria is a log query: go-ethereum's filters.FilterCriteria,
 // decoded the same way (address single or array, topics with nulls and

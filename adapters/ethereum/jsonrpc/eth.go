@@ -25,6 +25,7 @@ type ethAPI struct {
 	log     *slog.Logger
 	filters *filterStore
 	hub     *hub
+	m       *marshaller
 
 	tipMu   sync.Mutex
 	tipHead common.Hash
@@ -138,7 +139,7 @@ func (api *ethAPI) GetHeaderByHash(hash common.Hash) map[string]any {
 // GetBlockByNumber is eth_getBlockByNumber; null for an unknown block.
 func (api *ethAPI) GetBlockByNumber(number rpc.BlockNumber, fullTx bool) map[string]any {
 	if b := api.resolveBlock(number); b != nil {
-		return marshalBlock(b, fullTx, api.b.ChainConfig())
+		return api.m.block(b, fullTx)
 	}
 	return nil
 }
@@ -146,7 +147,7 @@ func (api *ethAPI) GetBlockByNumber(number rpc.BlockNumber, fullTx bool) map[str
 // GetBlockByHash is eth_getBlockByHash; null for an unknown block.
 func (api *ethAPI) GetBlockByHash(hash common.Hash, fullTx bool) map[string]any {
 	if b := api.b.BlockByHash(hash); b != nil {
-		return marshalBlock(b, fullTx, api.b.ChainConfig())
+		return api.m.block(b, fullTx)
 	}
 	return nil
 }
@@ -173,7 +174,7 @@ func (api *ethAPI) GetBlockTransactionCountByHash(hash common.Hash) *hexutil.Uin
 // eth_getTransactionByBlockNumberAndIndex.
 func (api *ethAPI) GetTransactionByBlockNumberAndIndex(number rpc.BlockNumber, index hexutil.Uint) *rpcTransaction {
 	if b := api.resolveBlock(number); b != nil {
-		return newRPCTransactionFromBlockIndex(b, uint64(index), api.b.ChainConfig())
+		return api.m.txFromBlock(b, uint64(index))
 	}
 	return nil
 }
@@ -181,7 +182,7 @@ func (api *ethAPI) GetTransactionByBlockNumberAndIndex(number rpc.BlockNumber, i
 // GetTransactionByBlockHashAndIndex is eth_getTransactionByBlockHashAndIndex.
 func (api *ethAPI) GetTransactionByBlockHashAndIndex(hash common.Hash, index hexutil.Uint) *rpcTransaction {
 	if b := api.b.BlockByHash(hash); b != nil {
-		return newRPCTransactionFromBlockIndex(b, uint64(index), api.b.ChainConfig())
+		return api.m.txFromBlock(b, uint64(index))
 	}
 	return nil
 }
@@ -205,7 +206,7 @@ func (api *ethAPI) GetBlockReceipts(bnh rpc.BlockNumberOrHash) ([]map[string]any
 	signer := types.MakeSigner(api.b.ChainConfig(), block.Number(), block.Time())
 	result := make([]map[string]any, len(receipts))
 	for i, r := range receipts {
-		result[i] = marshalReceipt(r, block.Hash(), block.NumberU64(), signer, txs[i], i)
+		result[i] = api.m.receipt(r, block.Hash(), block.NumberU64(), signer, txs[i], i)
 	}
 	return result, nil
 }
@@ -285,7 +286,7 @@ func (api *ethAPI) GetTransactionByHash(hash common.Hash) *rpcTransaction {
 	tx, blockHash, number, index := api.b.Transaction(hash)
 	if tx == nil {
 		if ptx := api.b.PendingTransaction(hash); ptx != nil {
-			return newRPCPendingTransaction(ptx, api.b.CurrentHeader(), api.b.ChainConfig())
+			return api.m.pendingTx(ptx, api.b.CurrentHeader())
 		}
 		return nil
 	}
@@ -293,7 +294,7 @@ func (api *ethAPI) GetTransactionByHash(hash common.Hash) *rpcTransaction {
 	if h == nil {
 		return nil
 	}
-	return newRPCTransaction(tx, blockHash, number, h.Time, index, h.BaseFee, api.b.ChainConfig())
+	return api.m.tx(tx, blockHash, number, h.Time, index, h.BaseFee)
 }
 
 // GetRawTransactionByHash is eth_getRawTransactionByHash.
@@ -319,7 +320,7 @@ func (api *ethAPI) GetTransactionReceipt(hash common.Hash) (map[string]any, erro
 		return nil, fmt.Errorf("receipt %d of block %s not found", index, blockHash)
 	}
 	signer := types.LatestSigner(api.b.ChainConfig())
-	return marshalReceipt(receipts[index], blockHash, number, signer, tx, int(index)), nil
+	return api.m.receipt(receipts[index], blockHash, number, signer, tx, int(index)), nil
 }
 
 // SendRawTransaction is eth_sendRawTransaction: decode, hand to the

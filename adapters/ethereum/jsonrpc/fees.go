@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"slices"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -87,7 +88,7 @@ func (api *ethAPI) lowestTips(n uint64) []*big.Int {
 		if tip.Cmp(ignoreTipUnder) < 0 {
 			continue
 		}
-		if sender, err := types.Sender(signer, tx); err == nil && sender != block.Coinbase() {
+		if sender := api.m.sender(signer, tx); sender != (common.Address{}) && sender != block.Coinbase() {
 			tips = append(tips, tip)
 			if len(tips) >= tipSamples {
 				break

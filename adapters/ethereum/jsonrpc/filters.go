@@ -264,8 +264,11 @@ func (fs *filterStore) expire(now time.Time) int {
 // new blocks, as go-ethereum's SubscribeLogs does, treating pending, safe
 // and finalized as latest.
 func normalizeLiveRange(crit *filterCriteria) error {
-	if len(crit.Topics) > maxTopics {
-		return errExceedMaxTopics
+	if err := checkQueryLimits(crit); err != nil {
+		return err
+	}
+	if crit.BlockHash != nil {
+		return nil // eth_getFilterLogs reads that block; changes match any new log
 	}
 	latest := int64(rpc.LatestBlockNumber)
 	norm := func(b *big.Int) int64 {
@@ -324,10 +327,10 @@ func (api *ethAPI) GetFilterChanges(id rpc.ID) (any, error) {
 		return nonNil(f.hashes), nil
 	case pendingFilter:
 		if f.fullTx {
-			head, config := api.b.CurrentHeader(), api.b.ChainConfig()
+			head := api.b.CurrentHeader()
 			txs := make([]*rpcTransaction, 0, len(f.txs))
 			for _, tx := range f.txs {
-				txs = append(txs, newRPCPendingTransaction(tx, head, config))
+				txs = append(txs, api.m.pendingTx(tx, head))
 			}
 			return txs, nil
 		}
@@ -358,8 +361,8 @@ func (api *ethAPI) UninstallFilter(id rpc.ID) bool {
 
 // GetLogs is eth_getLogs over committed blocks.
 func (api *ethAPI) GetLogs(ctx context.Context, crit filterCriteria) ([]*types.Log, error) {
-	if len(crit.Topics) > maxTopics {
-		return nil, errExceedMaxTopics
+	if err := checkQueryLimits(&crit); err != nil {
+		return nil, err
 	}
 	return api.queryLogs(ctx, crit)
 }
@@ -518,11 +521,11 @@ func (api *ethAPI) NewPendingTransactions(ctx context.Context, fullTx *bool) (*r
 				if !ok {
 					return
 				}
-				head, config := api.b.CurrentHeader(), api.b.ChainConfig()
+				head := api.b.CurrentHeader()
 				for _, tx := range txs {
 					var err error
 					if full {
-						err = notifier.Notify(sub.ID, newRPCPendingTransaction(tx, head, config))
+						err = notifier.Notify(sub.ID, api.m.pendingTx(tx, head))
 					} else {
 						err = notifier.Notify(sub.ID, tx.Hash())
 					}

@@ -78,6 +78,7 @@ func TestGetLogs(t *testing.T) {
 		{map[string]any{"fromBlock": "0x1", "toBlock": "0x99"}, -32602, "block range extends beyond current head block"},
 		{map[string]any{"blockHash": common.Hash{9}}, -32000, "unknown block"},
 		{map[string]any{"topics": []any{nil, nil, nil, nil, nil}}, -32602, "invalid argument 0: exceed max topics"},
+		{map[string]any{"address": make([]common.Address, 1001)}, -32000, "exceed max addresses or topics per search position"},
 	} {
 		err := e.call(&raw, "eth_getLogs", tc.crit)
 		if code, msg, _ := rpcErr(t, err); code != tc.code || !startsWith(msg, tc.msg) {
@@ -160,6 +161,13 @@ func TestFilters(t *testing.T) {
 	e.mustCall(&logs, "eth_getFilterLogs", logsID)
 	if len(logs) != 1 {
 		t.Fatalf("filter logs %d", len(logs))
+	}
+
+	var byHash rpc.ID
+	e.mustCall(&byHash, "eth_newFilter", map[string]any{"blockHash": block.Hash()})
+	e.mustCall(&logs, "eth_getFilterLogs", byHash)
+	if len(logs) != 2 || logs[0].BlockHash != block.Hash() {
+		t.Fatalf("logs of a blockHash filter: %+v", logs)
 	}
 
 	var ok bool

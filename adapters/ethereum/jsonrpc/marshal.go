@@ -5,6 +5,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/common/lru"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/params"
 )
@@ -12,6 +13,36 @@ import (
 // The shapes below are go-ethereum's (internal/ethapi RPCMarshalHeader,
 // RPCMarshalBlock, RPCTransaction, MarshalReceipt), copied because that
 // package cannot be imported.
+
+// senderCacheSize bounds the remembered transaction senders.
+const senderCacheSize = 1 << 16
+
+// marshaller turns chain objects into their JSON-RPC shapes. It remembers
+// transaction senders: recovering one costs an ECDSA recovery, which
+// dominated serving a block with full transactions.
+type marshaller struct {
+	config  *params.ChainConfig
+	senders *lru.Cache[common.Hash, common.Address]
+}
+
+func newMarshaller(config *params.ChainConfig) *marshaller {
+	return &marshaller{config: config, senders: lru.NewCache[common.Hash, common.Address](senderCacheSize)}
+}
+
+// sender recovers tx's sender; the zero address when the signature is
+// invalid, as go-ethereum shows it.
+func (m *marshaller) sender(signer types.Signer, tx *types.Transaction) common.Address {
+	hash := tx.Hash()
+	if from, ok := m.senders.Get(hash); ok {
+		return from
+	}
+	from, err := types.Sender(signer, tx)
+	if err != nil {
+		return common.Address{}
+	}
+	m.senders.Add(hash, from)
+	return from
+}
 
 func marshalHeader(head *types.Header) map[string]any {
 	result := map[string]any{
@@ -59,7 +90,7 @@ func marshalHeader(head *types.Header) map[string]any {
 	return result
 }
 
-func marshalBlock(block *types.Block, fullTx bool, config *params.ChainConfig) map[string]any {
+func (m *marshaller) block(block *types.Block, fullTx bool) map[string]any {
 	fields := marshalHeader(block.Header())
 	fields["size"] = hexutil.Uint64(block.Size())
 
@@ -67,7 +98,7 @@ func marshalBlock(block *types.Block, fullTx bool, config *params.ChainConfig) m
 	transactions := make([]any, len(txs))
 	for i, tx := range txs {
 		if fullTx {
-			transactions[i] = newRPCTransactionFromBlockIndex(block, uint64(i), config)
+			transactions[i] = m.txFromBlock(block, uint64(i))
 		} else {
 			transactions[i] = tx.Hash()
 		}
@@ -118,9 +149,9 @@ type rpcTransaction struct {
 	YParity             *hexutil.Uint64              `json:"yParity,omitempty"`
 }
 
-func newRPCTransaction(tx *types.Transaction, blockHash common.Hash, blockNumber uint64, blockTime uint64, index uint64, baseFee *big.Int, config *params.ChainConfig) *rpcTransaction {
-	signer := types.MakeSigner(config, new(big.Int).SetUint64(blockNumber), blockTime)
-	from, _ := types.Sender(signer, tx)
+func (m *marshaller) tx(tx *types.Transaction, blockHash common.Hash, blockNumber uint64, blockTime uint64, index uint64, baseFee *big.Int) *rpcTransaction {
+	signer := types.MakeSigner(m.config, new(big.Int).SetUint64(blockNumber), blockTime)
+	from := m.sender(signer, tx)
 	v, r, s := tx.RawSignatureValues()
 	result := &rpcTransaction{
 		Type:     hexutil.Uint64(tx.Type()),
@@ -185,26 +216,26 @@ func effectiveGasPrice(tx *types.Transaction, baseFee *big.Int) *big.Int {
 	return fee
 }
 
-// newRPCPendingTransaction shows a submitted, uncommitted transaction: no
-// block fields, and gasPrice is the fee cap.
-func newRPCPendingTransaction(tx *types.Transaction, current *types.Header, config *params.ChainConfig) *rpcTransaction {
+// pendingTx shows a submitted, uncommitted transaction: no block fields,
+// and gasPrice is the fee cap.
+func (m *marshaller) pendingTx(tx *types.Transaction, current *types.Header) *rpcTransaction {
 	var number, time uint64
 	if current != nil {
 		number, time = current.Number.Uint64(), current.Time
 	}
-	return newRPCTransaction(tx, common.Hash{}, number, time, 0, nil, config)
+	return m.tx(tx, common.Hash{}, number, time, 0, nil)
 }
 
-func newRPCTransactionFromBlockIndex(b *types.Block, index uint64, config *params.ChainConfig) *rpcTransaction {
+func (m *marshaller) txFromBlock(b *types.Block, index uint64) *rpcTransaction {
 	txs := b.Transactions()
 	if index >= uint64(len(txs)) {
 		return nil
 	}
-	return newRPCTransaction(txs[index], b.Hash(), b.NumberU64(), b.Time(), index, b.BaseFee(), config)
+	return m.tx(txs[index], b.Hash(), b.NumberU64(), b.Time(), index, b.BaseFee())
 }
 
-func marshalReceipt(receipt *types.Receipt, blockHash common.Hash, blockNumber uint64, signer types.Signer, tx *types.Transaction, txIndex int) map[string]any {
-	from, _ := types.Sender(signer, tx)
+func (m *marshaller) receipt(receipt *types.Receipt, blockHash common.Hash, blockNumber uint64, signer types.Signer, tx *types.Transaction, txIndex int) map[string]any {
+	from := m.sender(signer, tx)
 	fields := map[string]any{
 		"blockHash":         blockHash,
 		"blockNumber":       hexutil.Uint64(blockNumber),

@@ -58,7 +58,7 @@ func New(b Backend, cfg Config, log *slog.Logger) (*Server, error) {
 	s.rpc.SetBatchLimits(cfg.BatchItemLimit, cfg.BatchResponseMaxSize)
 
 	s.filters = newFilterStore(cfg.FilterTimeout)
-	s.eth = &ethAPI{b: b, cfg: cfg, log: log, filters: s.filters}
+	s.eth = &ethAPI{b: b, cfg: cfg, log: log, filters: s.filters, m: newMarshaller(b.ChainConfig())}
 	s.hub = newHub(b, s.filters, log)
 	s.eth.hub = s.hub
 
