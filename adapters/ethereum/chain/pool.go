@@ -11,7 +11,6 @@ import (
 	coretypes "github.com/cocoledger/coco/core/types"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
-	"github.com/ethereum/go-ethereum/core/rawdb"
 	"github.com/ethereum/go-ethereum/core/state"
 	"github.com/ethereum/go-ethereum/core/txpool"
 	"github.com/ethereum/go-ethereum/core/txpool/legacypool"
@@ -64,8 +63,11 @@ func (c *Chain) sendTransaction(ctx context.Context, tx *types.Transaction) erro
 	if tx.Type() == types.BlobTxType {
 		return fmt.Errorf("%w: %w", core.ErrTxTypeNotSupported, errBlobTx)
 	}
-	hash := tx.Hash()
-	if c.pool.has(hash) || rawdb.ReadTxLookupEntry(c.db, hash) != nil {
+	// Like go-ethereum's txpool, "already known" means pending here; a
+	// committed transaction sent again fails the nonce check instead
+	// ("nonce too low"), which clients map to NONCE_EXPIRED. It also keeps a
+	// database read off the ingress hot path.
+	if c.pool.has(tx.Hash()) {
 		return txpool.ErrAlreadyKnown
 	}
 	from, err := c.validate(tx)

@@ -70,7 +70,8 @@ func TestIngressErrors(t *testing.T) {
 		{"no funds", s.transfer(key(9), 0, to, big.NewInt(1)), core.ErrInsufficientFunds, "insufficient funds for gas * price + value"},
 		{"pending funds", s.transfer(key(2), 1, to, new(big.Int).Mul(big.NewInt(50), ether)), core.ErrInsufficientFunds, "insufficient funds for gas * price + value"},
 		{"known pending", pending, txpool.ErrAlreadyKnown, "already known"},
-		{"known committed", committed, txpool.ErrAlreadyKnown, "already known"},
+		// Sent again after it was committed: go-ethereum says "nonce too low".
+		{"known committed", committed, core.ErrNonceTooLow, "nonce too low"},
 		{"underpriced replacement", s.dynTx(a, 1, &to, big.NewInt(1), 21000, big.NewInt(2*params.GWei+1), big.NewInt(params.GWei+1), nil), txpool.ErrReplaceUnderpriced, "replacement transaction underpriced"},
 	}
 	for _, tc := range cases {
