@@ -214,3 +214,22 @@ func TestCallTimeout(t *testing.T) {
 		t.Fatalf("timeout: %q", msg)
 	}
 }
+
+func TestGasCap(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.RPCGasCap = 100_000 })
+	counter := e.deploy(counterCode())
+	loop := e.deploy(loopCode)
+	// A gas above the cap is lowered to it, not refused.
+	out, err := e.eth.CallContract(ctx(t), ethereum.CallMsg{To: &counter, Gas: 1_000_000_000}, nil)
+	if err != nil || new(big.Int).SetBytes(out).Int64() != 1 {
+		t.Fatalf("call above the cap: %x, %v", out, err)
+	}
+	_, err = e.eth.CallContract(ctx(t), ethereum.CallMsg{To: &loop, Gas: 1_000_000_000}, nil)
+	if _, msg, _ := rpcErr(t, err); msg != "out of gas" {
+		t.Fatalf("endless loop under the cap: %q", msg)
+	}
+	_, err = e.eth.EstimateGas(ctx(t), ethereum.CallMsg{From: e.addrs[0], To: &loop})
+	if _, msg, _ := rpcErr(t, err); msg != "gas required exceeds allowance (100000)" {
+		t.Fatalf("estimate under the cap: %q", msg)
+	}
+}

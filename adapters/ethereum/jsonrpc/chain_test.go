@@ -44,6 +44,10 @@ func TestIdentityMethods(t *testing.T) {
 	if err != nil || progress != nil {
 		t.Fatalf("eth_syncing: %+v, %v; want not syncing", progress, err)
 	}
+	withPeers := newEnv(t, func(c *Config) { c.PeerCount = func() int { return 3 } })
+	if err := withPeers.call(&peers, "net_peerCount"); err != nil || peers != 3 {
+		t.Fatalf("net_peerCount with 3 peers: %d, %v", peers, err)
+	}
 }
 
 func TestBlocksAndTags(t *testing.T) {
@@ -122,6 +126,13 @@ func TestBlocksAndTags(t *testing.T) {
 	e.mustCall(&countByNum, "eth_getBlockTransactionCountByNumber", "0x2")
 	if countByNum != 0 {
 		t.Errorf("tx count of block 2 = %d", countByNum)
+	}
+	var uncles hexutil.Uint
+	e.mustCall(&uncles, "eth_getUncleCountByBlockHash", b1.Hash())
+	var uncle map[string]any
+	e.mustCall(&uncle, "eth_getUncleByBlockNumberAndIndex", "0x1", "0x0")
+	if uncles != 0 || uncle != nil {
+		t.Errorf("uncles: count %d, uncle %v", uncles, uncle)
 	}
 	inBlock, err := e.eth.TransactionInBlock(ctx(t), b1.Hash(), 0)
 	if err != nil || inBlock.Hash() != tx.Hash() {

@@ -187,6 +187,46 @@ func (api *ethAPI) GetTransactionByBlockHashAndIndex(hash common.Hash, index hex
 	return nil
 }
 
+// GetUncleCountByBlockNumber is eth_getUncleCountByBlockNumber (blocks
+// here never have uncles, but the count is read, not assumed).
+func (api *ethAPI) GetUncleCountByBlockNumber(number rpc.BlockNumber) *hexutil.Uint {
+	if b := api.resolveBlock(number); b != nil {
+		n := hexutil.Uint(len(b.Uncles()))
+		return &n
+	}
+	return nil
+}
+
+// GetUncleCountByBlockHash is eth_getUncleCountByBlockHash.
+func (api *ethAPI) GetUncleCountByBlockHash(hash common.Hash) *hexutil.Uint {
+	if b := api.b.BlockByHash(hash); b != nil {
+		n := hexutil.Uint(len(b.Uncles()))
+		return &n
+	}
+	return nil
+}
+
+// GetUncleByBlockNumberAndIndex is eth_getUncleByBlockNumberAndIndex.
+func (api *ethAPI) GetUncleByBlockNumberAndIndex(number rpc.BlockNumber, index hexutil.Uint) map[string]any {
+	return api.uncle(api.resolveBlock(number), index)
+}
+
+// GetUncleByBlockHashAndIndex is eth_getUncleByBlockHashAndIndex.
+func (api *ethAPI) GetUncleByBlockHashAndIndex(hash common.Hash, index hexutil.Uint) map[string]any {
+	return api.uncle(api.b.BlockByHash(hash), index)
+}
+
+func (api *ethAPI) uncle(b *types.Block, index hexutil.Uint) map[string]any {
+	if b == nil || int(index) >= len(b.Uncles()) {
+		return nil
+	}
+	fields := marshalHeader(b.Uncles()[index])
+	u := types.NewBlockWithHeader(b.Uncles()[index])
+	fields["size"] = hexutil.Uint64(u.Size())
+	fields["uncles"] = []common.Hash{}
+	return fields
+}
+
 // GetBlockReceipts is eth_getBlockReceipts; null for an unknown block.
 func (api *ethAPI) GetBlockReceipts(bnh rpc.BlockNumberOrHash) ([]map[string]any, error) {
 	var block *types.Block
