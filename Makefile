@@ -30,7 +30,7 @@ test-clients: build
 
 # Benchmarks: Go micro-benchmarks, then the load generator against a fresh node.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./core/... ./adapters/...
+	$(GO) test -run '^$$' -bench . ./core/... ./adapters/...
 	bash testnet/bench-dev.sh $(BIN)
 
 lint:
