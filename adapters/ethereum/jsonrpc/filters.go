@@ -72,6 +72,21 @@ func (h *hub) stop() {
 	clear(h.pending)
 }
 
+// fanOut delivers v to every subscriber without blocking; a subscriber whose
+// buffer is full is dropped (its channel closed) rather than stall the rest.
+// The caller holds the hub's lock.
+func fanOut[T any](subs map[chan T]struct{}, v T, log *slog.Logger, kind string) {
+	for ch := range subs {
+		select {
+		case ch <- v:
+		default:
+			log.Warn("dropping slow "+kind+" subscriber", "buffer", listenerBuffer)
+			delete(subs, ch)
+			close(ch)
+		}
+	}
+}
+
 func (h *hub) loop(blocks chan chain.Event, pending chan []*types.Transaction) {
 	defer h.done.Done()
 	chainErr, pendingErr := h.chainSub.Err(), h.pendingSub.Err()
@@ -80,28 +95,12 @@ func (h *hub) loop(blocks chan chain.Event, pending chan []*types.Transaction) {
 		case ev := <-blocks:
 			h.filters.onBlock(ev)
 			h.mu.Lock()
-			for ch := range h.blocks {
-				select {
-				case ch <- ev:
-				default:
-					h.log.Warn("dropping slow block subscriber", "buffer", listenerBuffer)
-					delete(h.blocks, ch)
-					close(ch)
-				}
-			}
+			fanOut(h.blocks, ev, h.log, "block")
 			h.mu.Unlock()
 		case txs := <-pending:
 			h.filters.onPending(txs)
 			h.mu.Lock()
-			for ch := range h.pending {
-				select {
-				case ch <- txs:
-				default:
-					h.log.Warn("dropping slow pending-transaction subscriber", "buffer", listenerBuffer)
-					delete(h.pending, ch)
-					close(ch)
-				}
-			}
+			fanOut(h.pending, txs, h.log, "pending-transaction")
 			h.mu.Unlock()
 		case err := <-chainErr:
 			if err != nil {
