@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"log/slog"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -77,7 +76,6 @@ func Open(db *pebble.DB) (*Ledger, error) {
 		if err != nil {
 			return nil, err
 		}
-		slog.Info("ledger opened", "empty", true)
 		return l, nil
 	case err != nil:
 		return nil, fmt.Errorf("open ledger: %w", err)
@@ -102,7 +100,6 @@ func Open(db *pebble.DB) (*Ledger, error) {
 		return nil, fmt.Errorf("open ledger: tree root %s, head %d says %s: %w", root, height, s.Header.HistoryRoot, ErrCorrupt)
 	}
 	l.head = &s.Header
-	slog.Info("ledger opened", "height", height, "history_size", s.Header.HistorySize)
 	return l, nil
 }
 

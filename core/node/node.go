@@ -142,6 +142,7 @@ func Open(cfg Config, enc enclave.Enclave, log *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("read head block: %w", err)
 	}
 	n.head = head
+	log.Info("ledger opened", "height", head.Header.Number, "history_size", head.Header.HistorySize, "head", head.Header.Hash())
 	return n, nil
 }
 
