@@ -19,14 +19,14 @@ var (
 // Evidence binds report data (typically the hash of a node's public key) to
 // the measurement of the code that produced it.
 type Evidence struct {
-	Platform    string // "virtual" or "sgx"
-	Measurement []byte
-	ReportData  []byte
+	Platform    string `json:"platform"` // "virtual" or "sgx"
+	Measurement []byte `json:"measurement"`
+	ReportData  []byte `json:"report_data"`
 	// Report is the platform's signed report: an SGX quote, or the virtual
 	// enclave's software signature.
-	Report []byte
+	Report []byte `json:"report"`
 	// PlatformKey identifies the software signer of a virtual report; empty for hardware.
-	PlatformKey []byte
+	PlatformKey []byte `json:"platform_key,omitempty"`
 }
 
 // Attester produces evidence from inside the enclave.

@@ -3,6 +3,7 @@ package ethereum
 import (
 	"context"
 	"crypto/ecdsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,22 +72,54 @@ func (c Config) Validate() error {
 	if c.DevAccounts < 0 || c.DevAccounts > 1000 {
 		return fmt.Errorf("eth dev_accounts %d: must be between 0 and 1000", c.DevAccounts)
 	}
-	return c.chainConfig(nil, 0).Validate()
+	g := Genesis{ChainID: c.ChainID, GasLimit: c.GasLimit, BaseFeeGwei: c.BaseFeeGwei}
+	_, err := g.chainConfig(c, 0)
+	return err
 }
 
-func (c Config) chainConfig(dev []*ecdsa.PrivateKey, genesisMs uint64) chain.Config {
-	cc := chain.DefaultConfig()
-	cc.ChainID = c.ChainID
-	cc.GasLimit = c.GasLimit
-	cc.BaseFee = new(big.Int).Mul(new(big.Int).SetUint64(c.BaseFeeGwei), big.NewInt(params.GWei))
-	cc.AllowUnprotected = c.AllowUnprotected
-	cc.GenesisTimeMs = genesisMs
-	balance := new(big.Int).Mul(new(big.Int).SetUint64(c.DevBalanceETH), big.NewInt(params.Ether))
-	cc.Alloc = types.GenesisAlloc{}
-	for _, k := range dev {
-		cc.Alloc[crypto.PubkeyToAddress(k.PublicKey)] = types.Account{Balance: balance}
+// Genesis is the Ethereum part of a network's genesis document: fixed for
+// the life of the chain.
+type Genesis struct {
+	ChainID     uint64            `json:"chain_id"`
+	GasLimit    uint64            `json:"gas_limit"`
+	BaseFeeGwei uint64            `json:"base_fee_gwei"`
+	Alloc       map[string]string `json:"alloc"` // address → balance in wei (decimal)
+}
+
+// GenesisApp builds the genesis section from the configuration, funding the
+// configured development accounts.
+func GenesisApp(cfg Config) (json.RawMessage, error) {
+	keys, err := devkeys.Derive(cfg.DevMnemonic, cfg.DevAccounts)
+	if err != nil {
+		return nil, fmt.Errorf("dev accounts: %w", err)
 	}
-	return cc
+	balance := new(big.Int).Mul(new(big.Int).SetUint64(cfg.DevBalanceETH), big.NewInt(params.Ether))
+	g := Genesis{ChainID: cfg.ChainID, GasLimit: cfg.GasLimit, BaseFeeGwei: cfg.BaseFeeGwei, Alloc: map[string]string{}}
+	for _, k := range keys {
+		g.Alloc[crypto.PubkeyToAddress(k.PublicKey).Hex()] = balance.String()
+	}
+	return json.Marshal(g)
+}
+
+func (g *Genesis) chainConfig(cfg Config, genesisMs uint64) (chain.Config, error) {
+	cc := chain.DefaultConfig()
+	cc.ChainID = g.ChainID
+	cc.GasLimit = g.GasLimit
+	cc.BaseFee = new(big.Int).Mul(new(big.Int).SetUint64(g.BaseFeeGwei), big.NewInt(params.GWei))
+	cc.AllowUnprotected = cfg.AllowUnprotected
+	cc.GenesisTimeMs = genesisMs
+	cc.Alloc = types.GenesisAlloc{}
+	for addr, bal := range g.Alloc {
+		if !common.IsHexAddress(addr) {
+			return cc, fmt.Errorf("eth genesis alloc: %q is not an address", addr)
+		}
+		b, ok := new(big.Int).SetString(bal, 10)
+		if !ok || b.Sign() < 0 {
+			return cc, fmt.Errorf("eth genesis alloc: balance %q of %s", bal, addr)
+		}
+		cc.Alloc[common.HexToAddress(addr)] = types.Account{Balance: b}
+	}
+	return cc, cc.Validate()
 }
 
 // Service is the running adapter.
@@ -106,8 +139,23 @@ func New(n *node.Node, cfg Config, dev bool, version string, log *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("dev accounts: %w", err)
 	}
+	raw, ok := n.Genesis().Apps[chain.Namespace]
+	if !ok {
+		return nil, fmt.Errorf("genesis of network %q has no %q section", n.Genesis().Network, chain.Namespace)
+	}
+	var g Genesis
+	if err := json.Unmarshal(raw, &g); err != nil {
+		return nil, fmt.Errorf("eth genesis: %w", err)
+	}
+	if g.ChainID != cfg.ChainID {
+		log.Warn("chain id is fixed at genesis; ignoring the configured one", "genesis", g.ChainID, "configured", cfg.ChainID)
+	}
+	cc, err := g.chainConfig(cfg, n.Genesis().TimeMs)
+	if err != nil {
+		return nil, err
+	}
 	db := rawdb.NewDatabase(kv.New(n.State().Namespace(chain.Namespace)))
-	c, err := chain.New(db, cfg.chainConfig(keys, n.Genesis().TimeMs), n, log.With("component", "eth"))
+	c, err := chain.New(db, cc, n, log.With("component", "eth"))
 	if err != nil {
 		return nil, err
 	}

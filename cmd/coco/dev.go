@@ -88,7 +88,15 @@ func runDev(ctx context.Context, cfg Config, reset, pprofOn bool, out io.Writer)
 	}
 	defer bus.Close()
 
-	n, err := node.Open(cfg.Node, enc, log)
+	ethGenesis, err := ethereum.GenesisApp(cfg.Eth)
+	if err != nil {
+		return err
+	}
+	g, err := node.DevGenesis(cfg.Node.DataDir, enc, map[string]json.RawMessage{"eth": ethGenesis})
+	if err != nil {
+		return err
+	}
+	n, err := node.Open(cfg.Node, enc, g, log)
 	if err != nil {
 		return err
 	}
@@ -107,7 +115,7 @@ func runDev(ctx context.Context, cfg Config, reset, pprofOn bool, out io.Writer)
 			node.Status
 			Warning string `json:"warning,omitempty"`
 			ChainID uint64 `json:"chain_id"`
-		}{Status: n.Status(), ChainID: cfg.Eth.ChainID}
+		}{Status: n.Status(), ChainID: eth.Chain.ChainConfig().ChainID.Uint64()}
 		if !st.Hardware {
 			st.Warning = virtual.Warning
 		}
@@ -152,7 +160,8 @@ func printBanner(out io.Writer, cfg Config, n *node.Node, eth *ethereum.Service,
 	fmt.Fprintf(&b, " JSON-RPC WS     ws://%s\n", eth.Addr())
 	fmt.Fprintf(&b, " Status/metrics  http://%s/status  http://%s/metrics\n", eth.Addr(), eth.Addr())
 	fmt.Fprintf(&b, " NATS bus        %s\n", busURL)
-	fmt.Fprintf(&b, " Chain id        %d (%#x)\n", cfg.Eth.ChainID, cfg.Eth.ChainID)
+	id := eth.Chain.ChainConfig().ChainID.Uint64()
+	fmt.Fprintf(&b, " Chain id        %d (%#x)\n", id, id)
 	fmt.Fprintf(&b, " Data dir        %s (height %d)\n", cfg.Node.DataDir, n.Head().Header.Number)
 	fmt.Fprintf(&b, " Node id         %s\n", n.Identity().NodeID())
 	fmt.Fprintln(&b, line)

@@ -48,6 +48,8 @@ type Chain interface {
 	// Commit makes a decided block durable and executes it. batches are
 	// the block's batches opened, leaves its transactions' hashes.
 	Commit(b *types.Block, batches []*types.Batch, leaves []types.Hash) error
+	// Block reads a committed block, to serve peers that catch up.
+	Block(n uint64) (*types.Block, error)
 }
 
 // Config tunes SmartBFT. Durations follow DESIGN.md's measurements: tighter
@@ -125,11 +127,12 @@ type Consensus struct {
 	ids   []uint64
 	bft   *smartbft.Consensus
 	wal   *wal.WriteAheadLogFile
-	sub   *nats.Subscription
+	subs  []*nats.Subscription
 
-	mu     sync.Mutex
-	opened map[string]*openedProposal // proposal digest → verified contents
-	seen   map[string]uint64          // batch request id → block that ordered it
+	commitMu sync.Mutex // one block committed at a time, by Deliver or Sync
+	mu       sync.Mutex
+	opened   map[string]*openedProposal // proposal digest → verified contents
+	seen     map[string]uint64          // batch request id → block that ordered it
 }
 
 type openedProposal struct {
@@ -222,7 +225,14 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 			return nil, fmt.Errorf("consensus: subscribe: %w", err)
 		}
 		_ = sub.SetPendingLimits(1<<16, 1<<30)
-		c.sub = sub
+		syncSub, err := opts.Bus.Subscribe(syncSubject(cfg.Network, opts.Self), c.serveSync)
+		if err != nil {
+			return nil, fmt.Errorf("consensus: subscribe: %w", err)
+		}
+		c.subs = []*nats.Subscription{sub, syncSub}
+		if err := opts.Bus.Flush(); err != nil {
+			return nil, fmt.Errorf("consensus: bus: %w", err)
+		}
 	}
 	if err := c.bft.Start(); err != nil {
 		return nil, fmt.Errorf("consensus: start SmartBFT: %w", err)
@@ -233,8 +243,8 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 
 // Stop stops the replica and closes the WAL.
 func (c *Consensus) Stop() {
-	if c.sub != nil {
-		_ = c.sub.Unsubscribe()
+	for _, sub := range c.subs {
+		_ = sub.Unsubscribe()
 	}
 	c.bft.Stop()
 	_ = c.wal.Close()
@@ -242,8 +252,20 @@ func (c *Consensus) Stop() {
 
 // Submit hands a sealed batch to ordering; it blocks while the request
 // pool is full (back-pressure to the batcher).
+//
+// A follower also sends the batch straight to the leader: SmartBFT would
+// forward it only after RequestForwardTimeout, which would add a second to
+// every transaction sent to a follower. Keeping it in the local pool too
+// means a leader that drops it is complained about and replaced.
 func (c *Consensus) Submit(_ context.Context, sb *types.SealedBatch) error {
-	return c.bft.SubmitRequest(types.EncodeSealedBatch(sb))
+	req := types.EncodeSealedBatch(sb)
+	if err := c.bft.SubmitRequest(req); err != nil {
+		return err
+	}
+	if leader := c.bft.GetLeaderID(); leader != 0 && leader != c.opts.Self {
+		c.send(leader, kindRequest, req)
+	}
+	return nil
 }
 
 // Leader is the current leader's id, 0 when not running.

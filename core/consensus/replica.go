@@ -86,6 +86,24 @@ func (c *Consensus) remember(digest string, op *openedProposal) {
 	c.opened[digest] = op
 }
 
+// markOrdered records a committed block's batches so they are never
+// ordered again, forgetting those older than seenWindow blocks.
+func (c *Consensus) markOrdered(digest string, op *openedProposal, number uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.opened, digest)
+	for i := range op.sealed {
+		c.seen[requestID(op.sealed[i].Origin, op.sealed[i].Seq)] = number
+	}
+	if len(c.seen) > seenWindow*int(c.cfg.BatchesPerBlock) {
+		for id, n := range c.seen {
+			if n+seenWindow < number {
+				delete(c.seen, id)
+			}
+		}
+	}
+}
+
 func (c *Consensus) wasOrdered(id string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -271,9 +289,16 @@ func (c *Consensus) SignProposal(p bft.Proposal, _ []byte) *bft.Signature {
 // Deliver implements bft.Application: the decided block is committed by the
 // chain (fsync'd, executed) before this returns, as SmartBFT requires.
 func (c *Consensus) Deliver(p bft.Proposal, sigs []bft.Signature) bft.Reconfig {
+	if h, err := types.DecodeHeader(p.Header); err == nil && h.Number > c.opts.Chain.Head().Header.Number+1 {
+		// Decided past our head (we missed blocks while down): fetch the gap
+		// from peers first.
+		c.syncFromPeers()
+	}
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
 	head := c.opts.Chain.Head()
 	if h, err := types.DecodeHeader(p.Header); err == nil && h.Number <= head.Header.Number {
-		// Replayed from the WAL after a restart: already committed.
+		// Replayed from the WAL after a restart, or already learned by sync.
 		return bft.Reconfig{}
 	}
 	op, err := c.open(p)
@@ -291,28 +316,8 @@ func (c *Consensus) Deliver(p bft.Proposal, sigs []bft.Signature) bft.Reconfig {
 		c.log.Error("cannot commit decided block", "number", b.Header.Number, "err", err)
 		panic(fmt.Sprintf("deliver block %d: %v", b.Header.Number, err))
 	}
-	c.mu.Lock()
-	delete(c.opened, p.Digest())
-	for i := range op.sealed {
-		c.seen[requestID(op.sealed[i].Origin, op.sealed[i].Seq)] = b.Header.Number
-	}
-	if len(c.seen) > seenWindow*int(c.cfg.BatchesPerBlock) {
-		for id, n := range c.seen {
-			if n+seenWindow < b.Header.Number {
-				delete(c.seen, id)
-			}
-		}
-	}
-	c.mu.Unlock()
+	c.markOrdered(p.Digest(), op, b.Header.Number)
 	return bft.Reconfig{}
-}
-
-// Sync implements bft.Synchronizer. It answers with the latest decision
-// this node holds; fetching missing blocks from peers is the next
-// milestone's catch-up.
-func (c *Consensus) Sync() bft.SyncResponse {
-	head := c.opts.Chain.Head()
-	return bft.SyncResponse{Latest: bft.Decision{Proposal: proposalOf(head), Signatures: signaturesOf(head)}}
 }
 
 // Nodes implements bft.Comm.

@@ -25,8 +25,9 @@ type memChain struct {
 	commits []*types.Block
 }
 
-func (m *memChain) Head() *types.Block       { return m.head }
-func (m *memChain) StateRoots() []types.Root { return m.roots }
+func (m *memChain) Head() *types.Block                   { return m.head }
+func (m *memChain) Block(n uint64) (*types.Block, error) { return m.commits[n-1], nil }
+func (m *memChain) StateRoots() []types.Root             { return m.roots }
 func (m *memChain) HistoryAfter(l []types.Hash) (uint64, types.Hash, error) {
 	all := append(append([]types.Hash(nil), m.leaves...), l...)
 	return uint64(len(all)), naiveRoot(all), nil

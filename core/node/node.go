@@ -3,12 +3,10 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"sync"
 	"time"
@@ -69,10 +67,12 @@ func init() { prometheus.MustRegister(blocksCommitted, txsCommitted, ledgerHeigh
 
 // Node is one running Coco node.
 type Node struct {
-	cfg    Config
-	enc    enclave.Enclave
-	id     *Identity
-	log    *slog.Logger
+	cfg     Config
+	enc     enclave.Enclave
+	id      *Identity
+	self    uint64 // consensus id
+	genesis *Genesis
+	log     *slog.Logger
 	db     *state.DB
 	ledger *ledger.Ledger
 	keys   *batch.Keyring
@@ -88,22 +88,29 @@ type Node struct {
 	roots []types.Root
 }
 
-// Open unseals (or creates) the node's identity, opens its database and
-// ledger and writes the genesis block on first start. Register the
-// applications, then Start.
-func Open(cfg Config, enc enclave.Enclave, log *slog.Logger) (*Node, error) {
+// Open unseals the node's identity, checks it against the genesis
+// document, opens the database and ledger, and writes block 0 on first
+// start. Register the applications, then Start.
+func Open(cfg Config, enc enclave.Enclave, g *Genesis, log *slog.Logger) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if err := g.Validate(enc); err != nil {
+		// Every node's evidence is checked before a single message from it
+		// is accepted.
+		return nil, err
 	}
-	id, created, err := loadIdentity(cfg.DataDir, enc)
+	id, err := LoadIdentity(cfg.DataDir, enc)
 	if err != nil {
 		return nil, err
 	}
-	if created {
-		log.Info("created node identity", "node_id", id.NodeID(), "dir", cfg.DataDir)
+	self, err := g.Self(id.PublicKey())
+	if err != nil {
+		return nil, err
+	}
+	ledgerSecret, err := loadLedgerSecret(cfg.DataDir, enc, id, self, g.Network)
+	if err != nil {
+		return nil, err
 	}
 	db, err := state.Open(filepath.Join(cfg.DataDir, "db"), state.Options{
 		Key:    enclave.DeriveKey(id.NodeSecret, "state"),
@@ -112,38 +119,57 @@ func Open(cfg Config, enc enclave.Enclave, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n, err := open(cfg, enc, g, id, self.ID, ledgerSecret, db, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func open(cfg Config, enc enclave.Enclave, g *Genesis, id *Identity, self uint64, ledgerSecret []byte, db *state.DB, log *slog.Logger) (*Node, error) {
 	l, err := ledger.Open(db.Pebble())
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
-	keys, err := batch.NewKeyring(1, id.LedgerSecret)
+	keys, err := batch.NewKeyring(1, ledgerSecret)
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, enc: enc, id: id, log: log, db: db, ledger: l, keys: keys}
+	n := &Node{cfg: cfg, enc: enc, id: id, self: self, genesis: g, log: log, db: db, ledger: l, keys: keys}
+	genesis := g.Block(ledger.EmptyRoot)
 	if l.Head() == nil {
-		genesis := &types.Block{Header: types.Header{
-			Number:      0,
-			TimeMs:      uint64(time.Now().UnixMilli()),
-			BatchesHash: types.Sum(types.EncodeBatches(nil)),
-			HistoryRoot: l.Tree().Root(),
-		}}
 		if err := l.Append(genesis, nil); err != nil {
-			db.Close()
 			return nil, fmt.Errorf("write genesis block: %w", err)
 		}
-		log.Info("wrote genesis block", "hash", genesis.Header.Hash())
+		log.Info("wrote genesis block", "network", g.Network, "hash", genesis.Header.Hash())
+	} else if h, err := l.Header(0); err != nil || h.Hash() != genesis.Header.Hash() {
+		return nil, fmt.Errorf("%w: the ledger in %s belongs to another network than genesis %q", ErrGenesis, cfg.DataDir, g.Network)
 	}
 	head, err := l.Block(l.Height())
 	if err != nil {
-		db.Close()
 		return nil, fmt.Errorf("read head block: %w", err)
 	}
 	n.head = head
 	log.Info("ledger opened", "height", head.Header.Number, "history_size", head.Header.HistorySize, "head", head.Header.Hash())
 	return n, nil
+}
+
+// loadLedgerSecret unseals the locally sealed ledger secret, or on first
+// start opens the copy genesis encrypted to this node and seals it locally.
+func loadLedgerSecret(dir string, enc enclave.Sealer, id *Identity, self *GenesisNode, network string) ([]byte, error) {
+	secret, err := unsealFile(dir, ledgerSecretFile, enc)
+	if err == nil {
+		return secret, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	secret, err = self.OpenLedgerSecret(id, network)
+	if err != nil {
+		return nil, err
+	}
+	return secret, sealToFile(dir, ledgerSecretFile, secret, enc)
 }
 
 // State is the node's database; applications keep their state in their own
@@ -156,14 +182,8 @@ func (n *Node) Ledger() *ledger.Ledger { return n.ledger }
 // Identity is the node's unsealed identity.
 func (n *Node) Identity() *Identity { return n.id }
 
-// Genesis is the genesis block's header.
-func (n *Node) Genesis() *types.Header {
-	h, err := n.ledger.Header(0)
-	if err != nil {
-		panic(fmt.Sprintf("genesis header missing: %v", err))
-	}
-	return h
-}
+// Genesis is the network's genesis document.
+func (n *Node) Genesis() *Genesis { return n.genesis }
 
 // Register adds an application. Call before Start.
 func (n *Node) Register(app App) { n.apps = append(n.apps, app) }
@@ -175,12 +195,16 @@ func (n *Node) Start(bus *nats.Conn) error {
 		return err
 	}
 	n.roots = n.appRoots()
-	self := uint64(1)
-	pub := n.id.Key.Public()
-	cons, err := consensus.Start(n.cfg.Consensus, consensus.Options{
-		Self:    self,
+	peers := make([]consensus.Peer, len(n.genesis.Nodes))
+	for i, gn := range n.genesis.Nodes {
+		peers[i] = consensus.Peer{ID: gn.ID, Key: ed25519.PublicKey(gn.PublicKey)}
+	}
+	cfg := n.cfg.Consensus
+	cfg.Network = n.genesis.Network
+	cons, err := consensus.Start(cfg, consensus.Options{
+		Self:    n.self,
 		Key:     n.id.Key,
-		Peers:   []consensus.Peer{{ID: self, Key: pub.(ed25519.PublicKey)}},
+		Peers:   peers,
 		Keys:    n.keys,
 		Chain:   n,
 		Bus:     bus,
@@ -191,7 +215,7 @@ func (n *Node) Start(bus *nats.Conn) error {
 		return err
 	}
 	n.cons = cons
-	n.batcher = batch.New(n.cfg.Batch, self, n.keys, cons.Submit, n.log)
+	n.batcher = batch.New(n.cfg.Batch, n.self, n.keys, cons.Submit, n.log)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.wg.Go(func() {
@@ -224,7 +248,7 @@ func (n *Node) replay() error {
 				}
 				batches = append(batches, opened)
 			}
-			if _, err := app.Execute(execBlock(b, batches, app.Namespace())); err != nil {
+			if _, err := app.Execute(n.execBlock(b, batches, app.Namespace())); err != nil {
 				return fmt.Errorf("replay block %d into %s: %w", b.Header.Number, app.Namespace(), err)
 			}
 		}
@@ -232,13 +256,21 @@ func (n *Node) replay() error {
 	return nil
 }
 
-func execBlock(b *types.Block, batches []*types.Batch, ns string) *ExecBlock {
+// execBlock selects a namespace's transactions. In the bft trust model the
+// senders that another node's ingress verified are dropped, so the
+// application verifies those signatures itself.
+func (n *Node) execBlock(b *types.Block, batches []*types.Batch, ns string) *ExecBlock {
 	eb := &ExecBlock{Number: b.Header.Number, TimeMs: b.Header.TimeMs, Hash: b.Header.Hash()}
+	reverify := n.genesis.TrustModel == TrustBFT
 	for _, bt := range batches {
 		for _, tx := range bt.Txs {
-			if tx.Namespace == ns {
-				eb.Txs = append(eb.Txs, tx)
+			if tx.Namespace != ns {
+				continue
 			}
+			if reverify && bt.Origin != n.self {
+				tx.Sender = nil
+			}
+			eb.Txs = append(eb.Txs, tx)
 		}
 	}
 	return eb
@@ -289,7 +321,7 @@ func (n *Node) Commit(b *types.Block, batches []*types.Batch, leaves []types.Has
 	}
 	roots := make([]types.Root, len(n.apps))
 	for i, app := range n.apps {
-		root, err := app.Execute(execBlock(b, batches, app.Namespace()))
+		root, err := app.Execute(n.execBlock(b, batches, app.Namespace()))
 		if err != nil {
 			return fmt.Errorf("execute block %d in %s: %w", b.Header.Number, app.Namespace(), err)
 		}
@@ -352,7 +384,5 @@ func (n *Node) Stop() {
 	}
 }
 
-func sha256Hex(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
+// Block implements consensus.Chain.
+func (n *Node) Block(number uint64) (*types.Block, error) { return n.ledger.Block(number) }

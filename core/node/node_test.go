@@ -61,7 +61,11 @@ func startNode(t *testing.T, dir string, app App) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := Open(testConfig(dir), enc, log)
+	g, err := DevGenesis(dir, enc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(testConfig(dir), enc, g, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +173,11 @@ func TestIdentitySurvivesRestartAndRefusesForeignEnclave(t *testing.T) {
 	// Another enclave cannot unseal this node's secrets.
 	os.Remove(filepath.Join(dir, "virtual-enclave.key"))
 	enc, _ := virtual.Open(dir, nil)
-	if _, err := Open(testConfig(dir), enc, slog.New(slog.DiscardHandler)); err == nil {
+	g, err := LoadGenesis(filepath.Join(dir, "genesis.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(testConfig(dir), enc, g, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("opened a node whose secrets were sealed by another enclave")
 	}
 }

@@ -1,0 +1,195 @@
+package consensus
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cocoledger/coco/bridge"
+	"github.com/cocoledger/coco/core/types"
+	"github.com/ethereum/go-ethereum/rlp"
+	bft "github.com/hyperledger-labs/SmartBFT/pkg/types"
+	"github.com/nats-io/nats.go"
+)
+
+// Sync protocol: a node asks peers for their height and then for blocks,
+// over NATS request/reply. Requests are signed envelopes; answers are not,
+// because a decided block carries a quorum of signatures and is checked
+// block by block before anything is committed.
+const (
+	kindHeight uint8 = 3
+	kindBlocks uint8 = 4
+
+	syncTimeout      = 2 * time.Second
+	syncMaxBlocks    = 64
+	syncMaxReplySize = 4 << 20
+)
+
+// ErrSyncBlock marks a block from a peer that fails verification.
+var ErrSyncBlock = errors.New("sync: invalid block from peer")
+
+func syncSubject(network string, id uint64) string {
+	return fmt.Sprintf("coco.%s.sync.%d", network, id)
+}
+
+type blocksRequest struct {
+	From uint64
+	Max  uint64
+}
+
+// serveSync answers peers' height and block requests from the ledger.
+func (c *Consensus) serveSync(m *nats.Msg) {
+	env, err := bridge.Open(m.Data, c.opts.Self, func(id uint64) ed25519.PublicKey { return c.peers[id] })
+	if err != nil {
+		c.log.Warn("dropping sync request", "err", err)
+		return
+	}
+	switch env.Kind {
+	case kindHeight:
+		h, _ := rlp.EncodeToBytes(c.opts.Chain.Head().Header.Number)
+		_ = m.Respond(h)
+	case kindBlocks:
+		var req blocksRequest
+		if err := rlp.DecodeBytes(env.Payload, &req); err != nil {
+			c.log.Warn("dropping malformed sync request", "from", env.From, "err", err)
+			return
+		}
+		var out [][]byte
+		size := 0
+		head := c.opts.Chain.Head().Header.Number
+		for n := req.From; n <= head && uint64(len(out)) < min(req.Max, syncMaxBlocks); n++ {
+			b, err := c.opts.Chain.Block(n)
+			if err != nil {
+				break
+			}
+			enc := b.Encode()
+			if size+len(enc) > syncMaxReplySize && len(out) > 0 {
+				break
+			}
+			out = append(out, enc)
+			size += len(enc)
+		}
+		reply, _ := rlp.EncodeToBytes(out)
+		_ = m.Respond(reply)
+	}
+}
+
+func (c *Consensus) request(to uint64, kind uint8, payload []byte) ([]byte, error) {
+	env := bridge.Seal(c.opts.Key, c.opts.Self, to, kind, payload)
+	msg, err := c.opts.Bus.Request(syncSubject(c.cfg.Network, to), env, syncTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return msg.Data, nil
+}
+
+// Sync implements bft.Synchronizer: it fetches the blocks this node is
+// missing from its peers, verifies each (parent, quorum signatures, batches,
+// history root, state roots), commits them, and answers with the latest
+// decision it now holds. SmartBFT calls it after view changes and when the
+// node falls behind.
+func (c *Consensus) Sync() bft.SyncResponse {
+	c.syncFromPeers()
+	head := c.opts.Chain.Head()
+	return bft.SyncResponse{Latest: bft.Decision{Proposal: proposalOf(head), Signatures: signaturesOf(head)}}
+}
+
+func (c *Consensus) syncFromPeers() {
+	if c.opts.Bus == nil || len(c.ids) == 1 {
+		return
+	}
+	type peerHeight struct{ id, height uint64 }
+	var heights []peerHeight
+	for _, id := range c.ids {
+		if id == c.opts.Self {
+			continue
+		}
+		data, err := c.request(id, kindHeight, nil)
+		if err != nil {
+			continue
+		}
+		var h uint64
+		if rlp.DecodeBytes(data, &h) == nil {
+			heights = append(heights, peerHeight{id, h})
+		}
+	}
+	slices.SortFunc(heights, func(a, b peerHeight) int { return int(b.height) - int(a.height) })
+	start := c.opts.Chain.Head().Header.Number
+	for _, p := range heights {
+		for c.opts.Chain.Head().Header.Number < p.height {
+			n, err := c.fetchFrom(p.id, c.opts.Chain.Head().Header.Number+1)
+			if err != nil {
+				c.log.Warn("sync from peer failed", "peer", p.id, "err", err)
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+	}
+	if head := c.opts.Chain.Head().Header.Number; head > start {
+		c.log.Info("synced blocks from peers", "from", start+1, "to", head)
+	}
+}
+
+// fetchFrom fetches, verifies and commits blocks from one peer.
+func (c *Consensus) fetchFrom(peer, from uint64) (int, error) {
+	req, _ := rlp.EncodeToBytes(&blocksRequest{From: from, Max: syncMaxBlocks})
+	data, err := c.request(peer, kindBlocks, req)
+	if err != nil {
+		return 0, err
+	}
+	var encoded [][]byte
+	if err := rlp.DecodeBytes(data, &encoded); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrSyncBlock, err)
+	}
+	for i, enc := range encoded {
+		b, err := types.DecodeBlock(enc)
+		if err != nil {
+			return i, fmt.Errorf("%w: %v", ErrSyncBlock, err)
+		}
+		if err := c.commitSynced(b); err != nil {
+			return i, err
+		}
+	}
+	return len(encoded), nil
+}
+
+// quorum is SmartBFT's commit quorum for n nodes: ceil((n+f+1)/2).
+func quorum(n int) int {
+	f := (n - 1) / 3
+	return (n + f + 2) / 2
+}
+
+// commitSynced verifies a block obtained from a peer and commits it.
+func (c *Consensus) commitSynced(b *types.Block) error {
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
+	msg := types.SigningBytes(&b.Header)
+	signers := map[uint64]bool{}
+	for _, s := range b.Signatures {
+		if pub := c.peers[s.Signer]; pub != nil && ed25519.Verify(pub, msg, s.Value) {
+			signers[s.Signer] = true
+		}
+	}
+	if len(signers) < quorum(len(c.ids)) {
+		return fmt.Errorf("%w: block %d has %d valid signatures, quorum is %d", ErrSyncBlock, b.Header.Number, len(signers), quorum(len(c.ids)))
+	}
+	p := bft.Proposal{Header: b.Header.Encode(), Payload: types.EncodeBatches(b.Batches), Metadata: b.Metadata}
+	op, err := c.open(p)
+	if err != nil {
+		return fmt.Errorf("%w: block %d: %w", ErrSyncBlock, b.Header.Number, err)
+	}
+	if err := c.opts.Chain.Commit(b, op.batches, op.leaves); err != nil {
+		return err
+	}
+	c.markOrdered(p.Digest(), op, b.Header.Number)
+	// Decisions learned by sync never reach Deliver: drop their requests
+	// from the pool, or they would be proposed and complained about again.
+	for i := range op.sealed {
+		_ = c.bft.Pool.RemoveRequest(bft.RequestInfo{ClientID: op.sealed[i].ClientID(), ID: op.sealed[i].ID()})
+	}
+	return nil
+}
