@@ -153,6 +153,15 @@ func (b *Bus) ClientURL() string {
 	return b.conn.ConnectedUrl()
 }
 
+// Routes is the number of other NATS servers this embedded server is
+// routed to; -1 when the bus is external.
+func (b *Bus) Routes() int {
+	if b.server == nil {
+		return -1
+	}
+	return b.server.NumRoutes()
+}
+
 // Close drains the connection and stops the embedded server.
 func (b *Bus) Close() {
 	if b.conn != nil {

@@ -129,6 +129,8 @@ type Consensus struct {
 	wal   *wal.WriteAheadLogFile
 	subs  []*nats.Subscription
 
+	stopTickers func()
+
 	commitMu sync.Mutex // one block committed at a time, by Deliver or Sync
 	mu       sync.Mutex
 	opened   map[string]*openedProposal // proposal digest → verified contents
@@ -200,7 +202,11 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 	bcfg.ViewChangeResendInterval = cfg.ViewChangeTimeout / 4
 	bcfg.CollectTimeout = cfg.HeartbeatTimeout
 
-	ticker := time.NewTicker(100 * time.Millisecond)
+	// Two tickers: a ticker channel hands each tick to one receiver only, and
+	// the scheduler and the view changer each need every tick.
+	schedTicker := time.NewTicker(100 * time.Millisecond)
+	vcTicker := time.NewTicker(100 * time.Millisecond)
+	c.stopTickers = func() { schedTicker.Stop(); vcTicker.Stop() }
 	c.bft = &smartbft.Consensus{
 		Config:            bcfg,
 		Application:       c,
@@ -216,8 +222,8 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 		Metadata:          md,
 		LastProposal:      proposalOf(head),
 		LastSignatures:    signaturesOf(head),
-		Scheduler:         ticker.C,
-		ViewChangerTicker: ticker.C,
+		Scheduler:         schedTicker.C,
+		ViewChangerTicker: vcTicker.C,
 	}
 	if opts.Bus != nil {
 		sub, err := opts.Bus.Subscribe(bridge.ConsensusSubject(cfg.Network, opts.Self), c.onMessage)
@@ -247,6 +253,7 @@ func (c *Consensus) Stop() {
 		_ = sub.Unsubscribe()
 	}
 	c.bft.Stop()
+	c.stopTickers()
 	_ = c.wal.Close()
 }
 

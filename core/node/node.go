@@ -5,8 +5,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"log/slog"
 	"io/fs"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
@@ -17,13 +17,18 @@ import (
 	"github.com/cocoledger/coco/core/state"
 	"github.com/cocoledger/coco/core/types"
 	"github.com/cocoledger/coco/enclave"
+	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 )
 
 // Config is the node's part of the configuration.
 type Config struct {
-	DataDir   string           `mapstructure:"data_dir"`
+	DataDir string `mapstructure:"data_dir"`
+	// Genesis is the genesis document's path (`coco node start`); a dev
+	// node keeps its own in DataDir.
+	Genesis   string           `mapstructure:"genesis"`
 	Batch     batch.Config     `mapstructure:"batch"`
 	Consensus consensus.Config `mapstructure:"consensus"`
 }
@@ -73,9 +78,9 @@ type Node struct {
 	self    uint64 // consensus id
 	genesis *Genesis
 	log     *slog.Logger
-	db     *state.DB
-	ledger *ledger.Ledger
-	keys   *batch.Keyring
+	db      *state.DB
+	ledger  *ledger.Ledger
+	keys    *batch.Keyring
 
 	apps    []App
 	batcher *batch.Batcher
@@ -339,9 +344,14 @@ func (n *Node) Commit(b *types.Block, batches []*types.Batch, leaves []types.Has
 
 // Status is what the node reports about itself.
 type Status struct {
+	Network     string `json:"network"`
 	NodeID      string `json:"node_id"`
+	ID          uint64 `json:"id"`
+	Nodes       int    `json:"nodes"`
+	TrustModel  string `json:"trust_model"`
 	Height      uint64 `json:"height"`
 	HeadHash    string `json:"head_hash"`
+	View        uint64 `json:"view"`
 	Leader      uint64 `json:"leader"`
 	Enclave     string `json:"enclave"`
 	Hardware    bool   `json:"hardware_protection"`
@@ -353,6 +363,11 @@ type Status struct {
 func (n *Node) Status() Status {
 	head := n.Head()
 	s := Status{
+		Network:     n.genesis.Network,
+		ID:          n.self,
+		Nodes:       len(n.genesis.Nodes),
+		TrustModel:  n.genesis.TrustModel,
+		View:        viewOf(head),
 		NodeID:      n.id.NodeID(),
 		Height:      head.Header.Number,
 		HeadHash:    head.Header.Hash().String(),
@@ -367,6 +382,14 @@ func (n *Node) Status() Status {
 		s.PendingTxs = n.batcher.Pending()
 	}
 	return s
+}
+
+func viewOf(b *types.Block) uint64 {
+	md := &protos.ViewMetadata{}
+	if proto.Unmarshal(b.Metadata, md) != nil {
+		return 0
+	}
+	return md.ViewId
 }
 
 // Stop stops the batcher and consensus and closes the database. Committed

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/cocoledger/coco/adapters/ethereum"
+	"github.com/cocoledger/coco/core/node"
+	"github.com/cocoledger/coco/enclave/virtual"
+	"github.com/cocoledger/coco/testnet/localnet"
+	"github.com/spf13/cobra"
+)
+
+func nodeCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "node", Short: "Create and run a node of a multi-node network"}
+	cmd.AddCommand(nodeInitCmd(), nodeStartCmd())
+	return cmd
+}
+
+func nodeInitCmd() *cobra.Command {
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a node identity inside its enclave and write its attestation evidence",
+		Long: `Creates the node's keys inside the (virtual) enclave, seals them into the data
+directory, and writes DATA_DIR/node.json: the node id, its public keys and the
+attestation evidence binding them to the code. Give node.json to whoever runs
+` + "`coco network genesis`" + `.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			enc, err := virtual.Open(dataDir, cfgLogger())
+			if err != nil {
+				return err
+			}
+			id, err := node.InitIdentity(dataDir, enc)
+			if err != nil {
+				return err
+			}
+			info, err := id.Info(enc)
+			if err != nil {
+				return err
+			}
+			path := filepath.Join(dataDir, "node.json")
+			if err := localnet.WriteInfo(path, info); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node id %s\nevidence written to %s\n", info.NodeID, path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", ".coco/node", "data directory of the new node")
+	return cmd
+}
+
+func nodeStartCmd() *cobra.Command {
+	var (
+		configFile string
+		pprofOn    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Run a node of the network described by its genesis file",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			keys := map[string]string{"genesis": "node.genesis"}
+			for k, v := range commonFlagKeys {
+				keys[k] = v
+			}
+			cfg, err := loadConfig(configFile, cmd.Flags(), keys)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runNode(ctx, cfg, runOptions{pprof: pprofOn}, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "configuration file (yaml, toml or json)")
+	f.String("genesis", "", "genesis file of the network")
+	f.BoolVar(&pprofOn, "pprof", false, "serve Go profiles under /debug/pprof/ on the RPC port")
+	addCommonFlags(cmd)
+	return cmd
+}
+
+func networkCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "network", Short: "Network-wide ceremonies"}
+	cmd.AddCommand(networkGenesisCmd())
+	return cmd
+}
+
+func networkGenesisCmd() *cobra.Command {
+	var (
+		infos   []string
+		out     string
+		name    string
+		trust   string
+		anyCode bool
+		eth     = ethereum.DefaultConfig()
+	)
+	cmd := &cobra.Command{
+		Use:   "genesis --node a/node.json --node b/node.json ... --out genesis.json",
+		Short: "Build a network's genesis file from its nodes' evidence",
+		Long: `Verifies each node's attestation evidence, creates the network's ledger secret,
+encrypts it to every node's key (HPKE), and writes the genesis file that every
+node starts from. The allowed code measurement is the nodes' own unless
+--allow-any-code (development only).`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(infos) == 0 {
+				return fmt.Errorf("no --node given")
+			}
+			var list []*node.Info
+			var measurements [][]byte
+			for _, p := range infos {
+				info, err := localnet.ReadInfo(p)
+				if err != nil {
+					return err
+				}
+				list = append(list, info)
+				if !anyCode && info.Evidence != nil && len(measurements) == 0 {
+					measurements = append(measurements, info.Evidence.Measurement)
+				}
+			}
+			ethGenesis, err := ethereum.GenesisApp(eth)
+			if err != nil {
+				return err
+			}
+			verifier, err := virtual.New(make([]byte, 32))
+			if err != nil {
+				return err
+			}
+			g, err := node.NewGenesis(name, list, verifier, measurements, trust, map[string]json.RawMessage{"eth": ethGenesis})
+			if err != nil {
+				return err
+			}
+			if err := node.SaveGenesis(out, g); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "genesis of network %q with %d nodes written to %s (hash %s)\n", name, len(list), out, g.Hash())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&infos, "node", nil, "a node's node.json (repeat; order gives consensus ids 1..n)")
+	f.StringVar(&out, "out", "genesis.json", "where to write the genesis file")
+	f.StringVar(&name, "network", "coco", "network name")
+	f.StringVar(&trust, "trust-model", node.TrustBFT, "bft (replicas re-verify signatures) or tee (trust attested ingress)")
+	f.BoolVar(&anyCode, "allow-any-code", false, "allow any code measurement (development only)")
+	f.Uint64Var(&eth.ChainID, "chain-id", eth.ChainID, "Ethereum chain id")
+	f.IntVar(&eth.DevAccounts, "dev-accounts", eth.DevAccounts, "accounts of the dev mnemonic funded at genesis")
+	return cmd
+}
+
+func testnetCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "testnet", Short: "Local multi-node networks on one machine"}
+	o := localnet.DefaultOptions()
+	eth := ethereum.DefaultConfig()
+	initCmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create N node identities, a genesis file and per-node configs under --dir",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ethGenesis, err := ethereum.GenesisApp(eth)
+			if err != nil {
+				return err
+			}
+			o.Apps = map[string]json.RawMessage{"eth": ethGenesis}
+			g, err := localnet.Init(o)
+			if err != nil {
+				return err
+			}
+			for i := range o.Nodes {
+				fmt.Fprintf(cmd.OutOrStdout(), "node %d: coco node start --config %s   (rpc http://%s:%d)\n", i, localnet.ConfigPath(o.Dir, i), o.Host, o.RPCPort+i)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "network %q, %d nodes, trust model %s, genesis %s\n", g.Network, len(g.Nodes), g.TrustModel, g.Hash())
+			return nil
+		},
+	}
+	f := initCmd.Flags()
+	f.StringVar(&o.Dir, "dir", o.Dir, "directory for the nodes' data and configs")
+	f.IntVar(&o.Nodes, "nodes", o.Nodes, "number of nodes")
+	f.StringVar(&o.Network, "network", o.Network, "network name")
+	f.StringVar(&o.TrustModel, "trust-model", o.TrustModel, "bft or tee")
+	f.IntVar(&o.RPCPort, "rpc-port", o.RPCPort, "JSON-RPC port of node 0 (node i: +i)")
+	f.IntVar(&o.BusPort, "bus-port", o.BusPort, "NATS client port of node 0 (node i: +i)")
+	f.IntVar(&o.ClusterPort, "cluster-port", o.ClusterPort, "NATS route port of node 0 (node i: +i)")
+	f.BoolVar(&o.PinMeasurement, "pin-measurement", false, "allow only this build's code measurement")
+	f.Uint64Var(&eth.ChainID, "chain-id", eth.ChainID, "Ethereum chain id")
+	cmd.AddCommand(initCmd)
+	return cmd
+}
+
+func cfgLogger() *slog.Logger { return defaultConfig().logger() }

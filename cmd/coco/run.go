@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+
+	"github.com/cocoledger/coco/adapters/ethereum"
+	"github.com/cocoledger/coco/bridge"
+	"github.com/cocoledger/coco/core/node"
+	"github.com/cocoledger/coco/enclave/virtual"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// runOptions distinguish `coco dev` from `coco node start`.
+type runOptions struct {
+	dev   bool // one-node network of its own; dev accounts sign over RPC
+	pprof bool
+}
+
+// runNode runs one node until ctx ends: bus, node, Ethereum adapter, the
+// HTTP endpoints, then a clean stop.
+func runNode(ctx context.Context, cfg Config, opts runOptions, out io.Writer) error {
+	log := cfg.logger()
+	enc, err := virtual.Open(cfg.Node.DataDir, log)
+	if err != nil {
+		return err
+	}
+	log = log.With("enclave", virtual.Warning)
+
+	var g *node.Genesis
+	if opts.dev {
+		ethGenesis, err := ethereum.GenesisApp(cfg.Eth)
+		if err != nil {
+			return err
+		}
+		g, err = node.DevGenesis(cfg.Node.DataDir, enc, map[string]json.RawMessage{"eth": ethGenesis})
+		if err != nil {
+			return err
+		}
+	} else {
+		if cfg.Node.Genesis == "" {
+			return fmt.Errorf("node.genesis: no genesis file configured (--genesis)")
+		}
+		if g, err = node.LoadGenesis(cfg.Node.Genesis); err != nil {
+			return err
+		}
+	}
+
+	n, err := node.Open(cfg.Node, enc, g, log)
+	if err != nil {
+		return err
+	}
+	log = log.With("node", n.Status().ID)
+	if cfg.Bus.Name == "" {
+		cfg.Bus.Name = fmt.Sprintf("coco-%s-%d", g.Network, n.Status().ID)
+	}
+	bus, err := bridge.Start(cfg.Bus, log)
+	if err != nil {
+		n.Stop()
+		return err
+	}
+	defer bus.Close()
+	eth, err := ethereum.New(n, cfg.Eth, opts.dev, clientVersion(), log)
+	if err != nil {
+		n.Stop()
+		return err
+	}
+	if err := n.Start(bus.Conn()); err != nil {
+		n.Stop()
+		return err
+	}
+	extra := map[string]http.Handler{
+		"/status":  statusHandler(n, eth, bus),
+		"/metrics": promhttp.Handler(),
+	}
+	if opts.pprof {
+		extra["/debug/pprof/"] = http.HandlerFunc(pprof.Index)
+		extra["/debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
+		extra["/debug/pprof/trace"] = http.HandlerFunc(pprof.Trace)
+	}
+	if err := eth.Listen(cfg.Eth.RPCAddr, extra); err != nil {
+		eth.Close()
+		n.Stop()
+		return err
+	}
+	if cfg.Metrics.Addr != "" {
+		mux := http.NewServeMux()
+		for p, h := range extra {
+			mux.Handle(p, h)
+		}
+		go func() { _ = http.ListenAndServe(cfg.Metrics.Addr, mux) }()
+	}
+	printBanner(out, cfg, n, eth, bus.ClientURL(), opts.dev)
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	eth.Close()
+	n.Stop()
+	log.Info("stopped cleanly", "height", n.Head().Header.Number)
+	return nil
+}
+
+func statusHandler(n *node.Node, eth *ethereum.Service, bus *bridge.Bus) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		st := struct {
+			node.Status
+			BusRoutes int    `json:"bus_routes"`
+			ChainID   uint64 `json:"chain_id"`
+			EthHeight uint64 `json:"eth_block"`
+			EthHash   string `json:"eth_block_hash"`
+			Warning   string `json:"warning,omitempty"`
+		}{Status: n.Status(), BusRoutes: bus.Routes(), ChainID: eth.Chain.ChainConfig().ChainID.Uint64()}
+		head := eth.Chain.CurrentHeader()
+		st.EthHeight, st.EthHash = head.Number.Uint64(), head.Hash().Hex()
+		if !st.Hardware {
+			st.Warning = virtual.Warning
+		}
+		_ = json.NewEncoder(w).Encode(st)
+	})
+}
+
+func printBanner(out io.Writer, cfg Config, n *node.Node, eth *ethereum.Service, busURL string, dev bool) {
+	var b strings.Builder
+	line := strings.Repeat("=", 78)
+	st := n.Status()
+	fmt.Fprintln(&b, line)
+	if dev {
+		fmt.Fprintf(&b, " Coco dev node %s\n", clientVersion())
+	} else {
+		fmt.Fprintf(&b, " Coco node %d of %d, network %q, %s\n", st.ID, st.Nodes, st.Network, clientVersion())
+	}
+	fmt.Fprintf(&b, " !! %s: keys are files, attestation is simulated. Development only.\n", strings.ToUpper(virtual.Warning))
+	fmt.Fprintln(&b, line)
+	fmt.Fprintf(&b, " JSON-RPC HTTP   http://%s\n", eth.Addr())
+	fmt.Fprintf(&b, " JSON-RPC WS     ws://%s\n", eth.Addr())
+	fmt.Fprintf(&b, " Status/metrics  http://%s/status  http://%s/metrics\n", eth.Addr(), eth.Addr())
+	fmt.Fprintf(&b, " NATS bus        %s\n", busURL)
+	id := eth.Chain.ChainConfig().ChainID.Uint64()
+	fmt.Fprintf(&b, " Chain id        %d (%#x)\n", id, id)
+	fmt.Fprintf(&b, " Data dir        %s (height %d)\n", cfg.Node.DataDir, st.Height)
+	fmt.Fprintf(&b, " Node id         %s\n", st.NodeID)
+	fmt.Fprintf(&b, " Trust model     %s\n", st.TrustModel)
+	fmt.Fprintln(&b, line)
+	if dev {
+		fmt.Fprintf(&b, " Dev accounts (mnemonic %q), %d ETH each at genesis:\n", cfg.Eth.DevMnemonic, cfg.Eth.DevBalanceETH)
+		for i, k := range eth.DevKeys {
+			fmt.Fprintf(&b, " (%d) %s  key %s\n", i, crypto.PubkeyToAddress(k.PublicKey), hexutil.Encode(crypto.FromECDSA(k)))
+		}
+		fmt.Fprintln(&b, line)
+	}
+	fmt.Fprint(out, b.String())
+}

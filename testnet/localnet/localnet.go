@@ -1,0 +1,155 @@
+package localnet
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cocoledger/coco/core/node"
+	"github.com/cocoledger/coco/enclave/virtual"
+)
+
+// Options describe the network to lay out. Node i (from 0) listens on
+// RPCPort+i, BusPort+i and ClusterPort+i.
+type Options struct {
+	Dir         string
+	Nodes       int
+	Network     string
+	TrustModel  string
+	Host        string
+	RPCPort     int
+	BusPort     int
+	ClusterPort int
+	// PinMeasurement restricts the network to the code that created it;
+	// off, any build may run a node (development).
+	PinMeasurement bool
+	// Apps are the applications' genesis sections.
+	Apps map[string]json.RawMessage
+}
+
+// DefaultOptions is four nodes on 127.0.0.1: RPC 8545.., NATS 4222..,
+// routes 6222...
+func DefaultOptions() Options {
+	return Options{
+		Dir: ".coco/testnet", Nodes: 4, Network: "testnet", TrustModel: node.TrustBFT,
+		Host: "127.0.0.1", RPCPort: 8545, BusPort: 4222, ClusterPort: 6222,
+	}
+}
+
+// ErrExists means the directory already holds a network.
+var ErrExists = errors.New("testnet directory already holds a network")
+
+// NodeDir is node i's data directory.
+func NodeDir(dir string, i int) string { return filepath.Join(dir, fmt.Sprintf("node%d", i)) }
+
+// ConfigPath is node i's configuration file.
+func ConfigPath(dir string, i int) string { return filepath.Join(NodeDir(dir, i), "config.yaml") }
+
+// Init creates the identities, the genesis document and the configuration
+// files, and returns the genesis.
+func Init(o Options) (*node.Genesis, error) {
+	if o.Nodes < 1 {
+		return nil, fmt.Errorf("testnet: %d nodes", o.Nodes)
+	}
+	gpath := filepath.Join(o.Dir, "genesis.json")
+	if _, err := os.Stat(gpath); err == nil {
+		return nil, fmt.Errorf("%w: %s", ErrExists, gpath)
+	}
+	var (
+		infos        []*node.Info
+		measurements [][]byte
+		verifier     *virtual.Enclave
+	)
+	for i := range o.Nodes {
+		dir := NodeDir(o.Dir, i)
+		enc, err := virtual.Open(dir, nil)
+		if err != nil {
+			return nil, err
+		}
+		id, err := node.InitIdentity(dir, enc)
+		if err != nil {
+			return nil, err
+		}
+		info, err := id.Info(enc)
+		if err != nil {
+			return nil, err
+		}
+		if err := WriteInfo(filepath.Join(dir, "node.json"), info); err != nil {
+			return nil, err
+		}
+		infos = append(infos, info)
+		verifier = enc
+		if o.PinMeasurement && i == 0 {
+			measurements = append(measurements, info.Evidence.Measurement)
+		}
+	}
+	g, err := node.NewGenesis(o.Network, infos, verifier, measurements, o.TrustModel, o.Apps)
+	if err != nil {
+		return nil, err
+	}
+	if err := node.SaveGenesis(gpath, g); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	for i := range o.Nodes {
+		if err := os.WriteFile(ConfigPath(o.Dir, i), []byte(config(o, abs, i)), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+func config(o Options, abs string, i int) string {
+	var routes []string
+	for j := range o.Nodes {
+		if j != i {
+			routes = append(routes, fmt.Sprintf("    - nats-route://%s:%d", o.Host, o.ClusterPort+j))
+		}
+	}
+	routeList := "[]"
+	if len(routes) > 0 {
+		routeList = "\n" + strings.Join(routes, "\n")
+	}
+	return fmt.Sprintf(`# Node %[1]d of the %[2]q testnet (written by coco testnet init).
+node:
+  data_dir: %[3]s
+  genesis: %[4]s
+bus:
+  listen: %[5]s:%[6]d
+  cluster_listen: %[5]s:%[7]d
+  routes: %[8]s
+eth:
+  rpc_addr: %[5]s:%[9]d
+log:
+  level: info
+`, i, o.Network, filepath.Join(abs, fmt.Sprintf("node%d", i)), filepath.Join(abs, "genesis.json"),
+		o.Host, o.BusPort+i, o.ClusterPort+i, routeList, o.RPCPort+i)
+}
+
+// WriteInfo writes a node's public info (the input to genesis).
+func WriteInfo(path string, info *node.Info) error {
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ReadInfo reads what WriteInfo wrote.
+func ReadInfo(path string) (*node.Info, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var info node.Info
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &info, nil
+}
