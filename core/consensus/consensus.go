@@ -12,14 +12,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cocoledger/coco/bridge"
 	"github.com/cocoledger/coco/core/batch"
 	"github.com/cocoledger/coco/core/types"
 	smartbft "github.com/hyperledger-labs/SmartBFT/pkg/consensus"
 	bft "github.com/hyperledger-labs/SmartBFT/pkg/types"
 	"github.com/hyperledger-labs/SmartBFT/pkg/wal"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
-	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -107,27 +105,28 @@ type Peer struct {
 
 // Options are what Start needs besides Config.
 type Options struct {
-	Self    uint64
-	Key     ed25519.PrivateKey
-	Peers   []Peer // the consensus set, including self
-	Keys    *batch.Keyring
-	Chain   Chain
-	Bus     *nats.Conn
-	DataDir string // the WAL lives in DataDir/wal
-	Log     *slog.Logger
-	Clock   func() time.Time
+	Self  uint64
+	Key   ed25519.PrivateKey
+	Peers []Peer // the consensus set, including self
+	Keys  *batch.Keyring
+	Chain Chain
+	// Transport reaches the other nodes; nil for a node without peers.
+	Transport Transport
+	DataDir   string // the WAL lives in DataDir/wal
+	Log       *slog.Logger
+	Clock     func() time.Time
 }
 
 // Consensus runs one SmartBFT replica.
 type Consensus struct {
-	cfg   Config
-	opts  Options
-	log   *slog.Logger
-	peers map[uint64]ed25519.PublicKey
-	ids   []uint64
-	bft   *smartbft.Consensus
-	wal   *wal.WriteAheadLogFile
-	subs  []*nats.Subscription
+	cfg           Config
+	opts          Options
+	log           *slog.Logger
+	peers         map[uint64]ed25519.PublicKey
+	ids           []uint64
+	bft           *smartbft.Consensus
+	wal           *wal.WriteAheadLogFile
+	stopListening func()
 
 	stopTickers func()
 
@@ -225,20 +224,12 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 		Scheduler:         schedTicker.C,
 		ViewChangerTicker: vcTicker.C,
 	}
-	if opts.Bus != nil {
-		sub, err := opts.Bus.Subscribe(bridge.ConsensusSubject(cfg.Network, opts.Self), c.onMessage)
+	if opts.Transport != nil {
+		stop, err := opts.Transport.Listen(opts.Self, c.onMessage, c.serveSync)
 		if err != nil {
-			return nil, fmt.Errorf("consensus: subscribe: %w", err)
+			return nil, err
 		}
-		_ = sub.SetPendingLimits(1<<16, 1<<30)
-		syncSub, err := opts.Bus.Subscribe(syncSubject(cfg.Network, opts.Self), c.serveSync)
-		if err != nil {
-			return nil, fmt.Errorf("consensus: subscribe: %w", err)
-		}
-		c.subs = []*nats.Subscription{sub, syncSub}
-		if err := opts.Bus.Flush(); err != nil {
-			return nil, fmt.Errorf("consensus: bus: %w", err)
-		}
+		c.stopListening = stop
 	}
 	if err := c.bft.Start(); err != nil {
 		return nil, fmt.Errorf("consensus: start SmartBFT: %w", err)
@@ -249,8 +240,8 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 
 // Stop stops the replica and closes the WAL.
 func (c *Consensus) Stop() {
-	for _, sub := range c.subs {
-		_ = sub.Unsubscribe()
+	if c.stopListening != nil {
+		c.stopListening()
 	}
 	c.bft.Stop()
 	c.stopTickers()

@@ -8,7 +8,6 @@ import (
 	"github.com/cocoledger/coco/core/types"
 	bft "github.com/hyperledger-labs/SmartBFT/pkg/types"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
-	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -337,18 +336,14 @@ func (c *Consensus) SendConsensus(to uint64, m *protos.Message) {
 func (c *Consensus) SendTransaction(to uint64, req []byte) { c.send(to, kindRequest, req) }
 
 func (c *Consensus) send(to uint64, kind uint8, payload []byte) {
-	if c.opts.Bus == nil {
+	if c.opts.Transport == nil {
 		return
 	}
-	env := bridge.Seal(c.opts.Key, c.opts.Self, to, kind, payload)
-	if err := c.opts.Bus.Publish(bridge.ConsensusSubject(c.cfg.Network, to), env); err != nil {
-		// At-most-once delivery: SmartBFT retransmits what matters.
-		c.log.Debug("bus publish failed", "to", to, "err", err)
-	}
+	c.opts.Transport.Send(to, bridge.Seal(c.opts.Key, c.opts.Self, to, kind, payload))
 }
 
-func (c *Consensus) onMessage(m *nats.Msg) {
-	env, err := bridge.Open(m.Data, c.opts.Self, func(id uint64) ed25519.PublicKey { return c.peers[id] })
+func (c *Consensus) onMessage(data []byte) {
+	env, err := bridge.Open(data, c.opts.Self, func(id uint64) ed25519.PublicKey { return c.peers[id] })
 	if err != nil {
 		c.log.Warn("dropping bus message", "err", err)
 		return

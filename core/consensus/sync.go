@@ -11,7 +11,6 @@ import (
 	"github.com/cocoledger/coco/core/types"
 	"github.com/ethereum/go-ethereum/rlp"
 	bft "github.com/hyperledger-labs/SmartBFT/pkg/types"
-	"github.com/nats-io/nats.go"
 )
 
 // Sync protocol: a node asks peers for their height and then for blocks,
@@ -30,31 +29,28 @@ const (
 // ErrSyncBlock marks a block from a peer that fails verification.
 var ErrSyncBlock = errors.New("sync: invalid block from peer")
 
-func syncSubject(network string, id uint64) string {
-	return fmt.Sprintf("coco.%s.sync.%d", network, id)
-}
-
 type blocksRequest struct {
 	From uint64
 	Max  uint64
 }
 
-// serveSync answers peers' height and block requests from the ledger.
-func (c *Consensus) serveSync(m *nats.Msg) {
-	env, err := bridge.Open(m.Data, c.opts.Self, func(id uint64) ed25519.PublicKey { return c.peers[id] })
+// serveSync answers peers' height and block requests from the ledger; nil
+// means no answer.
+func (c *Consensus) serveSync(data []byte) []byte {
+	env, err := bridge.Open(data, c.opts.Self, func(id uint64) ed25519.PublicKey { return c.peers[id] })
 	if err != nil {
 		c.log.Warn("dropping sync request", "err", err)
-		return
+		return nil
 	}
 	switch env.Kind {
 	case kindHeight:
 		h, _ := rlp.EncodeToBytes(c.opts.Chain.Head().Header.Number)
-		_ = m.Respond(h)
+		return h
 	case kindBlocks:
 		var req blocksRequest
 		if err := rlp.DecodeBytes(env.Payload, &req); err != nil {
 			c.log.Warn("dropping malformed sync request", "from", env.From, "err", err)
-			return
+			return nil
 		}
 		var out [][]byte
 		size := 0
@@ -72,17 +68,16 @@ func (c *Consensus) serveSync(m *nats.Msg) {
 			size += len(enc)
 		}
 		reply, _ := rlp.EncodeToBytes(out)
-		_ = m.Respond(reply)
+		return reply
 	}
+	return nil
 }
 
 func (c *Consensus) request(to uint64, kind uint8, payload []byte) ([]byte, error) {
-	env := bridge.Seal(c.opts.Key, c.opts.Self, to, kind, payload)
-	msg, err := c.opts.Bus.Request(syncSubject(c.cfg.Network, to), env, syncTimeout)
-	if err != nil {
-		return nil, err
+	if c.opts.Transport == nil {
+		return nil, ErrNoTransport
 	}
-	return msg.Data, nil
+	return c.opts.Transport.Request(to, bridge.Seal(c.opts.Key, c.opts.Self, to, kind, payload), syncTimeout)
 }
 
 // Sync implements bft.Synchronizer: it fetches the blocks this node is
@@ -97,7 +92,7 @@ func (c *Consensus) Sync() bft.SyncResponse {
 }
 
 func (c *Consensus) syncFromPeers() {
-	if c.opts.Bus == nil || len(c.ids) == 1 {
+	if c.opts.Transport == nil || len(c.ids) == 1 {
 		return
 	}
 	type peerHeight struct{ id, height uint64 }

@@ -35,7 +35,7 @@ type Genesis struct {
 	TimeMs     uint64 `json:"time_ms"`
 	TrustModel string `json:"trust_model"`
 	// Measurements are the code measurements allowed to run a node.
-	Measurements []HexBytes   `json:"allowed_measurements"`
+	Measurements []HexBytes    `json:"allowed_measurements"`
 	Nodes        []GenesisNode `json:"nodes"`
 	// Apps holds each application's genesis configuration by namespace.
 	Apps map[string]json.RawMessage `json:"apps"`

@@ -206,15 +206,19 @@ func (n *Node) Start(bus *nats.Conn) error {
 	}
 	cfg := n.cfg.Consensus
 	cfg.Network = n.genesis.Network
+	var transport consensus.Transport
+	if bus != nil {
+		transport = consensus.NewBusTransport(bus, cfg.Network)
+	}
 	cons, err := consensus.Start(cfg, consensus.Options{
-		Self:    n.self,
-		Key:     n.id.Key,
-		Peers:   peers,
-		Keys:    n.keys,
-		Chain:   n,
-		Bus:     bus,
-		DataDir: n.cfg.DataDir,
-		Log:     n.log,
+		Self:      n.self,
+		Key:       n.id.Key,
+		Peers:     peers,
+		Keys:      n.keys,
+		Chain:     n,
+		Transport: transport,
+		DataDir:   n.cfg.DataDir,
+		Log:       n.log,
 	})
 	if err != nil {
 		return err
