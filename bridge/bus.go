@@ -153,13 +153,22 @@ func (b *Bus) ClientURL() string {
 	return b.conn.ConnectedUrl()
 }
 
-// Routes is the number of other NATS servers this embedded server is
-// routed to; -1 when the bus is external.
-func (b *Bus) Routes() int {
+// Peers is the number of other NATS servers this embedded server is routed
+// to (a server may hold several connections to one peer); -1 when the bus is
+// external.
+func (b *Bus) Peers() int {
 	if b.server == nil {
 		return -1
 	}
-	return b.server.NumRoutes()
+	rz, err := b.server.Routez(nil)
+	if err != nil {
+		return 0
+	}
+	peers := map[string]bool{}
+	for _, r := range rz.Routes {
+		peers[r.RemoteID] = true
+	}
+	return len(peers)
 }
 
 // Close drains the connection and stops the embedded server.

@@ -112,12 +112,12 @@ func statusHandler(n *node.Node, eth *ethereum.Service, bus *bridge.Bus) http.Ha
 		w.Header().Set("Content-Type", "application/json")
 		st := struct {
 			node.Status
-			BusRoutes int    `json:"bus_routes"`
+			BusPeers  int    `json:"bus_peers"`
 			ChainID   uint64 `json:"chain_id"`
 			EthHeight uint64 `json:"eth_block"`
 			EthHash   string `json:"eth_block_hash"`
 			Warning   string `json:"warning,omitempty"`
-		}{Status: n.Status(), BusRoutes: bus.Routes(), ChainID: eth.Chain.ChainConfig().ChainID.Uint64()}
+		}{Status: n.Status(), BusPeers: bus.Peers(), ChainID: eth.Chain.ChainConfig().ChainID.Uint64()}
 		head := eth.Chain.CurrentHeader()
 		st.EthHeight, st.EthHash = head.Number.Uint64(), head.Hash().Hex()
 		if !st.Hardware {
