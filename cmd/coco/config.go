@@ -57,6 +57,13 @@ func (c Config) Validate() error {
 	if err := c.Eth.Validate(); err != nil {
 		return err
 	}
+	// A whole proposal travels as one bus message, and a batch as one request.
+	if c.Bus.URL == "" && uint64(c.Bus.MaxPayload) < c.Node.Consensus.BlockMaxBytes+1<<20 {
+		return fmt.Errorf("bus max_payload %d must exceed node.consensus.block_max_bytes %d by 1 MiB", c.Bus.MaxPayload, c.Node.Consensus.BlockMaxBytes)
+	}
+	if uint64(c.Node.Batch.MaxBytes)+64<<10 > c.Node.Consensus.RequestMaxBytes {
+		return fmt.Errorf("node.batch.max_bytes %d must stay 64 KiB below node.consensus.request_max_bytes %d", c.Node.Batch.MaxBytes, c.Node.Consensus.RequestMaxBytes)
+	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return err
 	}

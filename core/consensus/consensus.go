@@ -69,10 +69,10 @@ func DefaultConfig() Config {
 	return Config{
 		Network:           "dev",
 		BatchesPerBlock:   64,
-		BlockMaxBytes:     16 << 20,
+		BlockMaxBytes:     6 << 20,
 		BlockInterval:     5 * time.Millisecond,
 		RequestPoolSize:   4096,
-		RequestMaxBytes:   4 << 20,
+		RequestMaxBytes:   3 << 20,
 		HeartbeatTimeout:  time.Second,
 		ComplainTimeout:   2 * time.Second,
 		ViewChangeTimeout: 4 * time.Second,

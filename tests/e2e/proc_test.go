@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// devNode is a running `coco dev` process.
+// devNode is a running coco process (`coco dev` or `coco node start`).
 type devNode struct {
 	t       *testing.T
 	cmd     *exec.Cmd
@@ -55,11 +55,28 @@ var urlRE = regexp.MustCompile(`JSON-RPC HTTP\s+(http://\S+)`)
 func startDev(t *testing.T, dataDir string, extra ...string) *devNode {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "coco.log")
-	logFile, err := os.Create(logPath)
+	args := append([]string{"dev", "--data-dir", dataDir, "--rpc-addr", "127.0.0.1:0", "--bus-listen", "127.0.0.1:0", "--log-level", "info"}, extra...)
+	n := launch(t, logPath, args, func(line string) bool { return strings.Contains(line, "(9) ") })
+	n.dataDir = dataDir
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("coco log (%s):\n%s", n.logPath, tail(n.log(), 60))
+		}
+	})
+	return n
+}
+
+// launch runs the coco binary with args, appending its stderr (the log) to
+// logPath, and waits until bannerEnd accepts a line of its stdout: by then
+// its endpoints are listening. The process is killed at the end of the test
+// if still running.
+func launch(t *testing.T, logPath string, args []string, bannerEnd func(line string) bool) *devNode {
+	t.Helper()
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"dev", "--data-dir", dataDir, "--rpc-addr", "127.0.0.1:0", "--bus-listen", "127.0.0.1:0", "--log-level", "info"}, extra...)
+	fmt.Fprintf(logFile, "=== %s coco %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(args, " "))
 	cmd := exec.Command(cocoBin, args...)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
@@ -69,7 +86,7 @@ func startDev(t *testing.T, dataDir string, extra ...string) *devNode {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	n := &devNode{t: t, cmd: cmd, dataDir: dataDir, exited: make(chan error, 1), logPath: logPath}
+	n := &devNode{t: t, cmd: cmd, exited: make(chan error, 1), logPath: logPath}
 	bannerDone := make(chan string, 1)
 	go func() {
 		var b strings.Builder
@@ -77,7 +94,7 @@ func startDev(t *testing.T, dataDir string, extra ...string) *devNode {
 		sent := false
 		for sc.Scan() {
 			b.WriteString(sc.Text() + "\n")
-			if !sent && strings.Contains(sc.Text(), "(9) ") {
+			if !sent && bannerEnd(sc.Text()) {
 				bannerDone <- b.String()
 				sent = true
 			}
@@ -87,27 +104,24 @@ func startDev(t *testing.T, dataDir string, extra ...string) *devNode {
 		}
 	}()
 	go func() { n.exited <- cmd.Wait(); logFile.Close() }()
-	select {
-	case n.banner = <-bannerDone:
-	case <-time.After(60 * time.Second):
-		n.kill()
-		t.Fatalf("coco dev printed no banner; log:\n%s", n.log())
-	}
-	m := urlRE.FindStringSubmatch(n.banner)
-	if m == nil {
-		n.kill()
-		t.Fatalf("no RPC URL in banner:\n%s\nlog:\n%s", n.banner, n.log())
-	}
-	n.URL = m[1]
-	n.WSURL = "ws://" + strings.TrimPrefix(n.URL, "http://")
 	t.Cleanup(func() {
 		if n.cmd.ProcessState == nil {
 			n.kill()
 		}
-		if t.Failed() {
-			t.Logf("coco log (%s):\n%s", n.logPath, tail(n.log(), 60))
-		}
 	})
+	select {
+	case n.banner = <-bannerDone:
+	case <-time.After(60 * time.Second):
+		n.kill()
+		t.Fatalf("coco %s printed no banner; log:\n%s", args[0], tail(n.log(), 60))
+	}
+	m := urlRE.FindStringSubmatch(n.banner)
+	if m == nil {
+		n.kill()
+		t.Fatalf("no RPC URL in banner:\n%s\nlog:\n%s", n.banner, tail(n.log(), 60))
+	}
+	n.URL = m[1]
+	n.WSURL = "ws://" + strings.TrimPrefix(n.URL, "http://")
 	return n
 }
 
@@ -131,15 +145,16 @@ func (n *devNode) stop() {
 	select {
 	case err := <-n.exited:
 		if err != nil {
-			n.t.Fatalf("coco dev exited with %v on Ctrl-C; log:\n%s", err, tail(n.log(), 40))
+			n.t.Fatalf("coco exited with %v on Ctrl-C; log:\n%s", err, tail(n.log(), 40))
 		}
 	case <-time.After(30 * time.Second):
 		n.kill()
-		n.t.Fatal("coco dev did not stop within 30s of Ctrl-C")
+		n.t.Fatalf("coco did not stop within 30s of Ctrl-C; log:\n%s", tail(n.log(), 40))
 	}
 }
 
-// kill sends SIGKILL: no chance to flush or clean up.
+// kill sends SIGKILL: no chance to flush or clean up. It also ends a
+// process stopped by SIGSTOP.
 func (n *devNode) kill() {
 	_ = n.cmd.Process.Signal(syscall.SIGKILL)
 	select {
