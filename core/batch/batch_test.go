@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/cocoledger/coco/core/types"
 )
+
+var testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, ed25519.SeedSize))
 
 func testKeyring(t testing.TB) *Keyring {
 	k, err := NewKeyring(1, bytes.Repeat([]byte{7}, 32))
@@ -24,7 +27,7 @@ func testKeyring(t testing.TB) *Keyring {
 func TestSealOpen(t *testing.T) {
 	k := testKeyring(t)
 	b := &types.Batch{Origin: 1, Seq: 5, Txs: []types.Tx{{Namespace: "eth", Payload: []byte("secret payload"), Sender: []byte{1}}}}
-	sb, err := k.Seal(b)
+	sb, err := k.Seal(b, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,13 +61,30 @@ func TestSealOpen(t *testing.T) {
 	}
 }
 
+func TestOriginSignature(t *testing.T) {
+	k := testKeyring(t)
+	sb, _ := k.Seal(&types.Batch{Origin: 1, Seq: 1}, testKey)
+	if err := VerifyOrigin(sb, testKey.Public().(ed25519.PublicKey)); err != nil {
+		t.Fatalf("own signature: %v", err)
+	}
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, ed25519.SeedSize))
+	if err := VerifyOrigin(sb, other.Public().(ed25519.PublicKey)); !errors.Is(err, ErrBadOrigin) {
+		t.Fatalf("batch accepted under another node's key: %v", err)
+	}
+	moved := *sb
+	moved.Seq = 2
+	if err := VerifyOrigin(&moved, testKey.Public().(ed25519.PublicKey)); !errors.Is(err, ErrBadOrigin) {
+		t.Fatalf("signature survived a change of sequence: %v", err)
+	}
+}
+
 func TestRotationKeepsOldBatchesReadable(t *testing.T) {
 	k := testKeyring(t)
-	old, _ := k.Seal(&types.Batch{Origin: 1, Seq: 1})
+	old, _ := k.Seal(&types.Batch{Origin: 1, Seq: 1}, testKey)
 	if err := k.Add(2, bytes.Repeat([]byte{9}, 32)); err != nil {
 		t.Fatal(err)
 	}
-	fresh, _ := k.Seal(&types.Batch{Origin: 1, Seq: 2})
+	fresh, _ := k.Seal(&types.Batch{Origin: 1, Seq: 2}, testKey)
 	if fresh.KeyGen != 2 {
 		t.Fatalf("new batches sealed with generation %d", fresh.KeyGen)
 	}
@@ -103,7 +123,7 @@ func TestBatcherCutsByCountAndKeepsOrder(t *testing.T) {
 	cfg := Config{MaxTxs: 10, MaxBytes: 1 << 20, Linger: time.Hour, PoolSize: 100}
 	k := testKeyring(t)
 	rec := &recorder{keys: k}
-	b := New(cfg, 3, k, rec.submit, slog.New(slog.DiscardHandler))
+	b := New(cfg, 3, testKey, k, rec.submit, slog.New(slog.DiscardHandler))
 	for i := range 30 {
 		if err := b.Submit(types.Tx{Namespace: "eth", Payload: []byte(fmt.Sprint(i))}); err != nil {
 			t.Fatal(err)
@@ -140,7 +160,7 @@ func TestBatcherLingerFlushesPartialBatch(t *testing.T) {
 	cfg := Config{MaxTxs: 1000, MaxBytes: 1 << 20, Linger: time.Millisecond, PoolSize: 1000}
 	k := testKeyring(t)
 	rec := &recorder{keys: k}
-	b := New(cfg, 1, k, rec.submit, slog.New(slog.DiscardHandler))
+	b := New(cfg, 1, testKey, k, rec.submit, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go b.Run(ctx)
@@ -157,7 +177,7 @@ func TestBatcherCutsByBytes(t *testing.T) {
 	cfg := Config{MaxTxs: 1000, MaxBytes: 64 << 10, Linger: time.Hour, PoolSize: 1000}
 	k := testKeyring(t)
 	rec := &recorder{keys: k}
-	b := New(cfg, 1, k, rec.submit, slog.New(slog.DiscardHandler))
+	b := New(cfg, 1, testKey, k, rec.submit, slog.New(slog.DiscardHandler))
 	for range 5 {
 		_ = b.Submit(types.Tx{Payload: make([]byte, 20<<10)})
 	}
@@ -179,7 +199,7 @@ func TestBatcherCutsByBytes(t *testing.T) {
 
 func TestSubmitRefusesWhenFullOrTooLarge(t *testing.T) {
 	cfg := Config{MaxTxs: 2, MaxBytes: 64 << 10, Linger: 0, PoolSize: 2}
-	b := New(cfg, 1, testKeyring(t), nil, slog.New(slog.DiscardHandler))
+	b := New(cfg, 1, testKey, testKeyring(t), nil, slog.New(slog.DiscardHandler))
 	if err := b.Submit(types.Tx{Payload: make([]byte, 65<<10)}); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("oversized: %v", err)
 	}
@@ -198,7 +218,7 @@ func BenchmarkSeal(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		sb, _ := k.Seal(batch)
+		sb, _ := k.Seal(batch, testKey)
 		if _, err := k.Open(sb); err != nil {
 			b.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,6 +73,7 @@ func init() { prometheus.MustRegister(batchesSealed, batchTxs, poolRejected) }
 type Batcher struct {
 	cfg    Config
 	origin uint64
+	key    ed25519.PrivateKey
 	keys   *Keyring
 	submit SubmitFunc
 	log    *slog.Logger
@@ -84,10 +86,11 @@ type Batcher struct {
 // sequence numbers start from the wall clock in nanoseconds so that they
 // keep increasing across restarts without a persisted counter: consensus
 // deduplicates requests by (origin, seq).
-func New(cfg Config, origin uint64, keys *Keyring, submit SubmitFunc, log *slog.Logger) *Batcher {
+func New(cfg Config, origin uint64, key ed25519.PrivateKey, keys *Keyring, submit SubmitFunc, log *slog.Logger) *Batcher {
 	return &Batcher{
 		cfg:    cfg,
 		origin: origin,
+		key:    key,
 		keys:   keys,
 		submit: submit,
 		log:    log,
@@ -128,7 +131,7 @@ func (b *Batcher) Run(ctx context.Context) error {
 		}
 		txs := b.collect(ctx, first)
 		b.seq++
-		sb, err := b.keys.Seal(&types.Batch{Origin: b.origin, Seq: b.seq, Txs: txs})
+		sb, err := b.keys.Seal(&types.Batch{Origin: b.origin, Seq: b.seq, Txs: txs}, b.key)
 		if err != nil {
 			return fmt.Errorf("seal batch: %w", err)
 		}

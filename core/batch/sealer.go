@@ -2,6 +2,7 @@ package batch
 
 import (
 	"crypto/aes"
+	"crypto/ed25519"
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
@@ -11,6 +12,18 @@ import (
 	"github.com/cocoledger/coco/core/types"
 	"github.com/cocoledger/coco/enclave"
 )
+
+// ErrBadOrigin means a sealed batch is not signed by the node it names as
+// its origin.
+var ErrBadOrigin = errors.New("batch: not signed by its origin")
+
+// VerifyOrigin checks the origin node's signature on a sealed batch.
+func VerifyOrigin(sb *types.SealedBatch, originKey ed25519.PublicKey) error {
+	if len(originKey) != ed25519.PublicKeySize || !ed25519.Verify(originKey, sb.SigningBytes(), sb.Sig) {
+		return fmt.Errorf("%w: batch %d/%d", ErrBadOrigin, sb.Origin, sb.Seq)
+	}
+	return nil
+}
 
 // ErrUnsealable means a sealed batch is not authentic under any ledger
 // secret this node holds: forged, corrupted, or sealed with a secret we lack.
@@ -49,8 +62,9 @@ func (k *Keyring) Add(gen uint64, ledgerSecret []byte) error {
 	return nil
 }
 
-// Seal encrypts a batch with the current generation.
-func (k *Keyring) Seal(b *types.Batch) (*types.SealedBatch, error) {
+// Seal encrypts a batch with the current generation and signs it with the
+// origin node's key.
+func (k *Keyring) Seal(b *types.Batch, key ed25519.PrivateKey) (*types.SealedBatch, error) {
 	k.mu.RLock()
 	gen, aead := k.current, k.aeads[k.current]
 	k.mu.RUnlock()
@@ -61,6 +75,7 @@ func (k *Keyring) Seal(b *types.Batch) (*types.SealedBatch, error) {
 		return nil, err
 	}
 	sb.Ciphertext = aead.Seal(ct, ct, pt, sb.AD())
+	sb.Sig = ed25519.Sign(key, sb.SigningBytes())
 	return sb, nil
 }
 

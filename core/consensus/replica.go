@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cocoledger/coco/bridge"
+	"github.com/cocoledger/coco/core/batch"
 	"github.com/cocoledger/coco/core/types"
 	bft "github.com/hyperledger-labs/SmartBFT/pkg/types"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
@@ -37,6 +38,10 @@ func (c *Consensus) AssembleProposal(metadata []byte, requests [][]byte) bft.Pro
 		}
 		id := requestID(sb.Origin, sb.Seq)
 		if c.wasOrdered(id) || inBlock[id] {
+			continue
+		}
+		if err := c.checkOrigin(sb); err != nil {
+			c.log.Warn("dropping batch", "err", err)
 			continue
 		}
 		b, err := c.opts.Keys.Open(sb)
@@ -148,6 +153,9 @@ func (c *Consensus) open(p bft.Proposal) (*openedProposal, error) {
 			return nil, fmt.Errorf("%w: %s", ErrDuplicate, id)
 		}
 		inBlock[id] = true
+		if err := c.checkOrigin(&sealed[i]); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
+		}
 		b, err := c.opts.Keys.Open(&sealed[i])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
@@ -207,13 +215,23 @@ func (c *Consensus) VerifyRequest(val []byte) (bft.RequestInfo, error) {
 	if err != nil {
 		return bft.RequestInfo{}, err
 	}
-	if c.peers[sb.Origin] == nil {
-		return bft.RequestInfo{}, fmt.Errorf("batch from unknown origin %d", sb.Origin)
+	if err := c.checkOrigin(sb); err != nil {
+		return bft.RequestInfo{}, err
 	}
 	if _, err := c.opts.Keys.Open(sb); err != nil {
 		return bft.RequestInfo{}, err
 	}
 	return bft.RequestInfo{ClientID: sb.ClientID(), ID: sb.ID()}, nil
+}
+
+// checkOrigin requires a batch to be signed by the consensus node it names,
+// so no node can spend another's sequence numbers.
+func (c *Consensus) checkOrigin(sb *types.SealedBatch) error {
+	pub := c.peers[sb.Origin]
+	if pub == nil {
+		return fmt.Errorf("%w: batch from unknown origin %d", batch.ErrBadOrigin, sb.Origin)
+	}
+	return batch.VerifyOrigin(sb, pub)
 }
 
 // VerifyConsenterSig implements bft.Verifier: the signature must be the

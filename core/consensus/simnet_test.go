@@ -221,7 +221,7 @@ func (c *simCluster) stopAll() {
 // submit seals a batch of one transaction at node i.
 func (c *simCluster) submit(i int, payload string) {
 	c.seq++
-	sb, err := c.ring.Seal(&types.Batch{Origin: uint64(i + 1), Seq: c.seq, Txs: []types.Tx{{Namespace: "x", Payload: []byte(payload)}}})
+	sb, err := c.ring.Seal(&types.Batch{Origin: uint64(i + 1), Seq: c.seq, Txs: []types.Tx{{Namespace: "x", Payload: []byte(payload)}}}, c.keys[i])
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -95,7 +95,11 @@ func (f *fixture) request(t *testing.T, origin, seq uint64, payloads ...string) 
 	for _, p := range payloads {
 		b.Txs = append(b.Txs, types.Tx{Namespace: "x", Payload: []byte(p)})
 	}
-	sb, err := f.keys.Seal(b)
+	key := f.key
+	if origin == 2 {
+		key = f.other
+	}
+	sb, err := f.keys.Seal(b, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +166,7 @@ func TestForgedProposalsAreRejected(t *testing.T) {
 		return bft.Proposal{Header: h.Encode(), Payload: good.Payload, Metadata: good.Metadata}
 	}
 	foreign, _ := batch.NewKeyring(1, bytes.Repeat([]byte{9}, 32))
-	forgedBatch, _ := foreign.Seal(&types.Batch{Origin: 1, Seq: 7, Txs: []types.Tx{{Payload: []byte("x")}}})
+	forgedBatch, _ := foreign.Seal(&types.Batch{Origin: 1, Seq: 7, Txs: []types.Tx{{Payload: []byte("x")}}}, f.key)
 	forgedPayload := types.EncodeBatches([]types.SealedBatch{*forgedBatch})
 
 	cases := []struct {
@@ -234,9 +238,14 @@ func TestSignaturesAndRequests(t *testing.T) {
 		t.Fatal("request from a node outside the consensus set accepted")
 	}
 	foreign, _ := batch.NewKeyring(1, bytes.Repeat([]byte{9}, 32))
-	sb, _ := foreign.Seal(&types.Batch{Origin: 1, Seq: 4})
+	sb, _ := foreign.Seal(&types.Batch{Origin: 1, Seq: 4}, f.key)
 	if _, err := f.c.VerifyRequest(types.EncodeSealedBatch(sb)); !errors.Is(err, batch.ErrUnsealable) {
 		t.Fatalf("request sealed by an outsider: %v", err)
+	}
+	// Node 1 cannot spend node 2's sequence numbers.
+	impostor, _ := f.keys.Seal(&types.Batch{Origin: 2, Seq: 9}, f.key)
+	if _, err := f.c.VerifyRequest(types.EncodeSealedBatch(impostor)); !errors.Is(err, batch.ErrBadOrigin) {
+		t.Fatalf("batch signed by another node than its origin: %v", err)
 	}
 	if _, err := f.c.VerifyRequest([]byte("garbage")); err == nil {
 		t.Fatal("garbage request accepted")

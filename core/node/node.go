@@ -224,7 +224,7 @@ func (n *Node) Start(bus *nats.Conn) error {
 		return err
 	}
 	n.cons = cons
-	n.batcher = batch.New(n.cfg.Batch, n.self, n.keys, cons.Submit, n.log)
+	n.batcher = batch.New(n.cfg.Batch, n.self, n.id.Key, n.keys, cons.Submit, n.log)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.wg.Go(func() {

@@ -59,6 +59,16 @@ type SealedBatch struct {
 	Seq        uint64
 	KeyGen     uint64 // generation of the ledger secret that sealed it
 	Ciphertext []byte // nonce || AES-256-GCM ciphertext
+	// Sig is the origin node's ed25519 signature over SigningBytes: every
+	// node holds the ledger secret, so the seal alone cannot tell which
+	// node built a batch.
+	Sig []byte
+}
+
+// SigningBytes is what the origin node signs.
+func (b *SealedBatch) SigningBytes() []byte {
+	h := Sum(b.AD(), b.Ciphertext)
+	return append([]byte("coco/batch/v1:"), h[:]...)
 }
 
 // ID is the batch's SmartBFT request id.
