@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/cocoledger/coco/adapters/ethereum"
@@ -28,6 +30,11 @@ type runOptions struct {
 // HTTP endpoints, then a clean stop.
 func runNode(ctx context.Context, cfg Config, opts runOptions, out io.Writer) error {
 	log := cfg.logger()
+	if os.Getenv("GOGC") == "" {
+		// A node allocates heavily per transaction (RLP, EVM, trie) and
+		// memory is cheaper than the collector's CPU; GOGC overrides.
+		debug.SetGCPercent(200)
+	}
 	enc, err := virtual.Open(cfg.Node.DataDir, log)
 	if err != nil {
 		return err
