@@ -34,6 +34,8 @@ var (
 	ErrCorrupt = errors.New("ethereum chain database is corrupt")
 	// ErrUnknownBlock means the requested block is not stored.
 	ErrUnknownBlock = errors.New("unknown block")
+	// ErrClosed means the chain was closed.
+	ErrClosed = errors.New("ethereum chain closed")
 )
 
 // Chain is the Ethereum application of a Coco node. It implements node.App
@@ -50,7 +52,16 @@ type Chain struct {
 	log    *slog.Logger
 
 	execMu sync.Mutex // one Execute at a time
-	head   atomic.Pointer[types.Header]
+	// head is the latest executed block; JSON-RPC reads and the pool see
+	// it. Right after New it is the last block whose state was flushed.
+	head atomic.Pointer[types.Header]
+
+	// Guarded by execMu.
+	recent    []retained // states referenced in memory, oldest first
+	flushed   uint64     // last block whose state is on disk
+	lastFlush time.Time
+	replayTo  uint64 // blocks up to here were stored before the restart
+	closed    bool
 
 	pool *pool
 
@@ -85,8 +96,13 @@ func New(db ethdb.Database, cfg Config, submit node.Submitter, log *slog.Logger)
 			tdb.Close()
 			return nil, fmt.Errorf("write genesis: %w", err)
 		}
+		if err := writeFlushed(db, 0); err != nil {
+			tdb.Close()
+			return nil, fmt.Errorf("write genesis: %w", err)
+		}
 		c.config = g.Config
 		head = block.Header()
+		c.lastFlush = time.Now()
 		c.log.Info("wrote genesis", "hash", block.Hash(), "chain_id", cfg.ChainID)
 	} else {
 		stored := rawdb.ReadChainConfig(db, ghash)
@@ -104,6 +120,11 @@ func New(db ethdb.Database, cfg Config, submit node.Submitter, log *slog.Logger)
 			tdb.Close()
 			return nil, fmt.Errorf("%w: no head header", ErrCorrupt)
 		}
+		var err error
+		if head, err = c.resume(head); err != nil {
+			tdb.Close()
+			return nil, err
+		}
 		c.log.Info("resumed chain", "number", head.Number, "hash", head.Hash())
 	}
 	c.signer = types.LatestSigner(c.config)
@@ -117,11 +138,21 @@ func New(db ethdb.Database, cfg Config, submit node.Submitter, log *slog.Logger)
 	return c, nil
 }
 
-// Close waits for background submissions and releases the trie cache. The
-// database itself belongs to the caller.
+// Close writes the state kept in memory to disk, waits for background
+// submissions and releases the trie cache; Execute fails afterwards. The
+// database itself belongs to the caller: close it after the chain. A chain
+// dropped without Close loses only the state executed since the last flush,
+// which the node executes again from its ledger.
 func (c *Chain) Close() error {
+	c.execMu.Lock()
+	var err error
+	if !c.closed {
+		c.closed = true
+		err = c.closeLocked()
+	}
+	c.execMu.Unlock()
 	c.pool.wait()
-	return c.tdb.Close()
+	return errors.Join(err, c.tdb.Close())
 }
 
 // Config returns the configuration the chain runs with.
@@ -130,7 +161,7 @@ func (c *Chain) Config() Config { return c.cfg }
 // ChainConfig returns the go-ethereum chain configuration.
 func (c *Chain) ChainConfig() *params.ChainConfig { return c.config }
 
-// CurrentHeader is the latest committed block's header.
+// CurrentHeader is the latest executed block's header, flushed or not.
 func (c *Chain) CurrentHeader() *types.Header { return c.head.Load() }
 
 // HeaderByNumber returns the canonical header at number, nil when unknown.
@@ -199,7 +230,9 @@ func (c *Chain) Transaction(hash common.Hash) (tx *types.Transaction, blockHash 
 }
 
 // StateAt opens the state after the given block. Changes to it are never
-// persisted.
+// persisted. The state of the latest blocks is kept in memory, older ones
+// only where a flush wrote them to disk; the others fail with
+// ErrStateUnavailable, as on a go-ethereum full node.
 func (c *Chain) StateAt(number uint64) (*state.StateDB, error) {
 	header := c.HeaderByNumber(number)
 	if header == nil {
@@ -207,7 +240,8 @@ func (c *Chain) StateAt(number uint64) (*state.StateDB, error) {
 	}
 	st, err := state.New(header.Root, c.sdb)
 	if err != nil {
-		return nil, fmt.Errorf("state at block %d: %w", number, err)
+		return nil, fmt.Errorf("%w: block %d is older than the %d recent blocks kept in memory and its state was not flushed to disk: %w",
+			ErrStateUnavailable, number, recentStates, err)
 	}
 	return st, nil
 }

@@ -416,8 +416,7 @@ func TestReopen(t *testing.T) {
 	}
 }
 
-// failingDB fails batch writes while fail is set, as a crash between the
-// state flush and the block write would.
+// failingDB fails batch writes while fail is set, as a full disk would.
 type failingDB struct {
 	ethdb.Database
 	fail bool
@@ -449,6 +448,9 @@ func TestFailedCommitKeepsHead(t *testing.T) {
 	}
 	if s.c.Height() != 0 || rawdb.ReadHeadHeader(db).Number.Uint64() != 0 {
 		t.Fatal("head moved")
+	}
+	if _, dirty, _ := s.c.tdb.Size(); dirty != 0 {
+		t.Fatalf("the failed block's state stays in memory: %v", dirty)
 	}
 	db.fail = false
 	root, err := s.c.Execute(execBlock(1, txs))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
@@ -37,6 +38,15 @@ type Config struct {
 	MaxTxSize uint64 `mapstructure:"max_tx_size"`
 	// TrieCacheBytes is the clean trie-node cache; zero disables it.
 	TrieCacheBytes int `mapstructure:"trie_cache_bytes"`
+	// FlushInterval, FlushBlocks and DirtyCacheBytes bound the state kept
+	// only in memory: the trie nodes of recent blocks stay in the trie
+	// database's dirty cache and go to disk when the interval has passed,
+	// when FlushBlocks blocks were executed, or when the cache outgrows
+	// DirtyCacheBytes, whichever comes first, and on Close. State lost in a
+	// crash is executed again from the ledger on restart.
+	FlushInterval   time.Duration `mapstructure:"flush_interval"`
+	FlushBlocks     uint64        `mapstructure:"flush_blocks"`
+	DirtyCacheBytes int           `mapstructure:"dirty_cache_bytes"`
 }
 
 // DefaultConfig is a chain with id 49344, a 1e9 block gas limit and a 1 gwei
@@ -49,6 +59,12 @@ func DefaultConfig() Config {
 		NonceGapLimit:  64,
 		MaxTxSize:      128 * 1024, // go-ethereum's txpool limit
 		TrieCacheBytes: 64 << 20,
+		// go-ethereum's full node flushes about hourly; a Coco node flushes
+		// far more often because every unflushed block is executed again on
+		// restart, before the node rejoins consensus.
+		FlushInterval:   time.Second,
+		FlushBlocks:     128,
+		DirtyCacheBytes: 256 << 20,
 	}
 }
 
@@ -65,6 +81,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: max tx size is zero", ErrConfig)
 	case c.TrieCacheBytes < 0:
 		return fmt.Errorf("%w: negative trie cache", ErrConfig)
+	case c.FlushInterval <= 0:
+		return fmt.Errorf("%w: flush interval must be positive", ErrConfig)
+	case c.FlushBlocks == 0:
+		return fmt.Errorf("%w: flush blocks is zero", ErrConfig)
+	case c.DirtyCacheBytes <= 0:
+		return fmt.Errorf("%w: dirty cache must be positive", ErrConfig)
 	}
 	for addr := range core.SystemContractAllocs() {
 		if _, ok := c.Alloc[addr]; ok {

@@ -7,6 +7,12 @@
 // index, world state) in the ethdb it is given, and the ingress checks and
 // local pending pool for transactions sent through this node.
 //
+// State is kept as go-ethereum's full node keeps it with the hash scheme: the
+// trie nodes of recent blocks stay in memory and are flushed to disk
+// periodically and on Close (see flush.go). After a crash the chain reopens at
+// the last flushed block, and the node executes the later blocks again from
+// its ledger, which is the durable record.
+//
 // It must not order transactions (Coco does, through the Submitter), recover
 // signatures at execution time when the ingress already did, nor serve
 // JSON-RPC (package jsonrpc does, through the Backend methods of *Chain).

@@ -34,10 +34,14 @@ var _ node.App = (*Chain)(nil)
 // Namespace returns "eth".
 func (c *Chain) Namespace() string { return Namespace }
 
-// Height is the number of the head block.
+// Height is the number of the head block. Right after New that is the last
+// block whose state is durable (flushed), which is what the node replays
+// from on start; the blocks executed but not flushed before a crash are
+// executed again. Afterwards it is the latest executed block, flushed or not:
+// the node reads Height only at start-up.
 func (c *Chain) Height() uint64 { return c.head.Load().Number.Uint64() }
 
-// Root is the state root of the head block.
+// Root is the state root of the head block (see Height).
 func (c *Chain) Root() coretypes.Hash { return coretypes.Hash(c.head.Load().Root) }
 
 // executed is one transaction that made it into the block.
@@ -58,11 +62,15 @@ type excluded struct {
 // state root. Transactions that cannot apply (undecodable, wrong nonce,
 // insufficient funds, blob type, block gas exhausted) are left out of the
 // block. A block at or below the head is a replay: nothing is executed and
-// the stored root is returned.
+// the stored root is returned. A block stored before a crash but above the
+// flushed state is executed again and its records rewritten.
 func (c *Chain) Execute(b *node.ExecBlock) (coretypes.Hash, error) {
 	c.execMu.Lock()
 	defer c.execMu.Unlock()
 
+	if c.closed {
+		return coretypes.Hash{}, ErrClosed
+	}
 	parent := c.head.Load()
 	height := parent.Number.Uint64()
 	if b.Number <= height {
@@ -70,6 +78,12 @@ func (c *Chain) Execute(b *node.ExecBlock) (coretypes.Hash, error) {
 	}
 	if b.Number != height+1 {
 		return coretypes.Hash{}, fmt.Errorf("%w: block %d, head %d", ErrOutOfOrder, b.Number, height)
+	}
+	var prior *types.Header // this block as executed before a crash
+	if b.Number <= c.replayTo {
+		if prior = c.storedHeader(b.Number); prior != nil && prior.MixDigest != common.Hash(b.Hash) {
+			return coretypes.Hash{}, fmt.Errorf("%w: block %d applied from %v before the restart, replayed from %v", ErrDiverged, b.Number, prior.MixDigest, common.Hash(b.Hash))
+		}
 	}
 	ctx := context.Background()
 	header := &types.Header{
@@ -182,12 +196,20 @@ func (c *Chain) Execute(b *node.ExecBlock) (coretypes.Hash, error) {
 			l.BlockHash = hash
 		}
 	}
-	// Trie nodes first, then the block with the head marker in one batch: a
-	// crash in between leaves the previous head, and the block is executed
-	// again on restart.
-	if err := c.tdb.Commit(root, false); err != nil {
-		return coretypes.Hash{}, fmt.Errorf("block %d flush state: %w", b.Number, err)
+	if prior != nil && prior.Hash() != hash {
+		// Same inputs, another block: execution is not deterministic, or
+		// the configuration changed. The new block is the one consistent
+		// with the state; clients that saw the old one see a reorg.
+		c.log.Error("block executed again differs from the one stored before the restart",
+			"number", b.Number, "stored", prior.Hash(), "executed", hash)
 	}
+	// The state stays in the trie database's memory, referenced until it
+	// falls out of the recent window; retainLocked flushes it when due.
+	if err := c.tdb.Reference(root, common.Hash{}); err != nil {
+		return coretypes.Hash{}, fmt.Errorf("block %d keep state: %w", b.Number, err)
+	}
+	// The block and the head marker in one batch, not synced: a crash
+	// loses at most blocks the ledger replays.
 	batch := c.db.NewBatch()
 	rawdb.WriteBlock(batch, block)
 	rawdb.WriteReceipts(batch, hash, b.Number, receipts)
@@ -197,9 +219,15 @@ func (c *Chain) Execute(b *node.ExecBlock) (coretypes.Hash, error) {
 	rawdb.WriteHeadFastBlockHash(batch, hash)
 	rawdb.WriteHeadBlockHash(batch, hash)
 	if err := batch.Write(); err != nil {
+		if derr := c.tdb.Dereference(root); derr != nil {
+			err = errors.Join(err, derr)
+		}
 		return coretypes.Hash{}, fmt.Errorf("block %d write: %w", b.Number, err)
 	}
 	c.head.Store(block.Header())
+	if err := c.retainLocked(block.Header()); err != nil {
+		return coretypes.Hash{}, fmt.Errorf("block %d: %w", b.Number, err)
+	}
 
 	view, err := c.newView(block.Header())
 	if err != nil {
