@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"path/filepath"
@@ -396,8 +397,10 @@ func viewOf(b *types.Block) uint64 {
 	return md.ViewId
 }
 
-// Stop stops the batcher and consensus and closes the database. Committed
-// blocks are already durable; queued, unordered transactions are dropped.
+// Stop stops the batcher and consensus, closes the applications that hold
+// state in memory (io.Closer: they flush it) and then the database.
+// Committed blocks are already durable; queued, unordered transactions are
+// dropped.
 func (n *Node) Stop() {
 	if n.cancel != nil {
 		n.cancel()
@@ -405,6 +408,13 @@ func (n *Node) Stop() {
 	}
 	if n.cons != nil {
 		n.cons.Stop()
+	}
+	for _, app := range n.apps {
+		if c, ok := app.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				n.log.Error("close application", "namespace", app.Namespace(), "err", err)
+			}
+		}
 	}
 	if err := n.db.Close(); err != nil {
 		n.log.Error("close database", "err", err)
