@@ -6,6 +6,7 @@
 #   down.sh           stop; the network and its data stay for the next up.sh
 #   down.sh --clean   stop and delete the testnet directory
 set -euo pipefail
+# shellcheck source=testnet/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 clean=
@@ -38,7 +39,9 @@ else
   deadline=$((SECONDS + timeout))
   while ((SECONDS < deadline)); do
     alive=0
-    for i in "${nodes[@]}"; do tn_running "$i" && alive=1; done
+    for i in "${nodes[@]}"; do
+      if tn_running "$i"; then alive=1; fi
+    done
     ((alive)) || break
     sleep 0.2
   done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the testnet operator scripts (up, start, status, load, kill,
 # partition, down). It knows where the testnet lives, how to reach each node
 # (ports are read from the nodes' config.yaml, so only `up.sh` looks at the
@@ -12,13 +13,14 @@
 #   COCO_RPC_PORT, COCO_BUS_PORT, COCO_CLUSTER_PORT
 #                      ports of node 0 when up.sh creates a network (8545, 4222, 6222)
 #   COCO_TRUST_MODEL   bft or tee when up.sh creates a network (default bft)
-#   COCO_STOP_TIMEOUT  seconds down.sh waits after SIGTERM before SIGKILL (default 15)
+#   COCO_STOP_TIMEOUT  seconds down.sh waits after SIGTERM before SIGQUIT and SIGKILL (default 15)
 set -euo pipefail
 
 TN_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TN_DIR=${COCO_TESTNET_DIR:-$TN_REPO/.coco/testnet}
 [[ $TN_DIR == /* ]] || TN_DIR=$PWD/$TN_DIR
 TN_BIN=${COCO_BIN:-$TN_REPO/bin/coco}
+[[ $TN_BIN == /* ]] || TN_BIN=$PWD/$TN_BIN
 TN_PROG=$(basename "$0")
 
 die() { echo "$TN_PROG: $*" >&2; exit 1; }
@@ -63,7 +65,7 @@ tn_rpc_url() { echo "http://$(tn_addr "$1" rpc_addr)"; }
 tn_node_arg() {
   local n
   n=$(tn_count)
-  [[ $1 =~ ^[0-9]+$ ]] || die "bad node number '$1' (want 0..$((n - 1)) or 'leader')"
+  [[ $1 =~ ^[0-9]+$ ]] || die "bad node number '$1' (want 0..$((n - 1)))"
   (( $1 < n )) || die "no node $1: the testnet has nodes 0..$((n - 1))"
 }
 
@@ -71,12 +73,12 @@ tn_node_arg() {
 # The pid file is checked against the process's command line so a reused
 # pid is not mistaken for the node.
 tn_pid() {
-  local f=$TN_DIR/node$1/pid pid
+  local f=$TN_DIR/node$1/pid pid cmd
   [[ -f $f ]] || return 1
   pid=$(<"$f")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [[ -r /proc/$pid/cmdline ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "node start --config $(tn_config "$1")" || return 1
+  cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+  [[ $cmd == *"node start --config $(tn_config "$1") "* ]] || return 1
   echo "$pid"
 }
 tn_running() { tn_pid "$1" >/dev/null; }
@@ -87,6 +89,28 @@ tn_status() { curl -fsS -m 2 "$(tn_rpc_url "$1")/status" 2>/dev/null; }
 # tn_port_busy PORT: something listens on 127.0.0.1:PORT (or any address).
 tn_port_busy() {
   ss -Htln "sport = :$1" 2>/dev/null | grep -q .
+}
+
+# tn_leader: prints the node number of the current leader: the leader most
+# answering nodes name, not counting partitioned ones (a node that is cut
+# off or behind may still name an old leader; /status's view is that of the
+# head block, so it cannot tell which answer is newer).
+tn_leader() {
+  local i n st l best=0 leader=""
+  local -A votes=()
+  n=$(tn_count)
+  for ((i = 0; i < n; i++)); do
+    tn_running "$i" || continue
+    if tn_partitioned "$i"; then continue; fi
+    st=$(tn_status "$i") || continue
+    l=$(jq -r .leader <<<"$st")
+    ((l > 0)) || continue
+    votes[$l]=$((${votes[$l]:-0} + 1))
+    if ((votes[$l] > best)); then best=${votes[$l]} leader=$l; fi
+  done
+  [[ -n $leader ]] || die "no running, connected node answers /status, so the leader is unknown"
+  say "the leader is node $((leader - 1)) (consensus id $leader, named by $best node(s))" >&2
+  echo $((leader - 1))
 }
 
 # --- cgroups: each node runs in its own cgroup v2 so partition.sh can tell

@@ -6,6 +6,7 @@
 # --transport ws, --json. It prints committed tx/s and submit-to-commit
 # latency p50/p95/p99.
 set -euo pipefail
+# shellcheck source=testnet/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 tn_require

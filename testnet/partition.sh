@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Cuts a node off the bus while its process keeps running, or heals it.
 #   partition.sh NODE         drop NODE's NATS route traffic to and from all other nodes
+#   partition.sh leader       the same for the current leader
 #   partition.sh heal [NODE]  remove the partition of NODE (default: of every node)
 #   partition.sh list         show partitioned nodes
 # How: every node runs in its own cgroup v2 (up.sh puts it there), and all
 # nodes share 127.0.0.1, so iptables rules in OUTPUT (loopback traffic is all
 # locally generated) reject, with a TCP reset, (a) every packet of a socket
 # in NODE's cgroup to or from a cluster (route) port and (b) every packet to
-# NODE's cluster port. Existing route connections break at their next packet
-# and reconnection attempts are refused; the node's own client connection,
-# its JSON-RPC port and /status keep working. Needs root and iptables.
+# NODE's cluster port. Existing route connections are closed (ss -K) and
+# reconnection attempts refused; the node's own client connection, its
+# JSON-RPC port and /status keep working. Needs root and iptables.
 set -euo pipefail
+# shellcheck source=testnet/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-usage() { echo "usage: $TN_PROG NODE | heal [NODE] | list" >&2; exit 2; }
+usage() { echo "usage: $TN_PROG NODE|leader | heal [NODE] | list" >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
 tn_require
 n=$(tn_count)
@@ -23,8 +25,9 @@ n=$(tn_count)
 # routes go too and /status shows the partition at once. Best effort: the
 # rules alone break every connection as soon as it carries traffic.
 cut_connections() {
-  local cg=/$(tn_cgroup_rel "$1") ports="( sport >= :$2 and sport <= :$3 ) or ( dport >= :$2 and dport <= :$3 )"
+  local cg ports="( sport >= :$2 and sport <= :$3 ) or ( dport >= :$2 and dport <= :$3 )"
   local l r peers=""
+  cg=/$(tn_cgroup_rel "$1")
   while read -r l r; do
     peers+="${peers:+ or }( src $r and dst $l )"
   done < <(ss -Htn state established "cgroup $cg and ( $ports )" 2>/dev/null | awk '{print $3, $4}')
@@ -57,13 +60,19 @@ heal)
     done
     if ((${#healed[@]} == 0)); then say "no node was partitioned"; else say "healed node(s) ${healed[*]}"; fi
   fi
+  still=
+  for ((i = 0; i < n; i++)); do
+    if tn_partitioned "$i"; then still=1; fi
+  done
+  [[ -n $still ]] || tn_firewall_cleanup
   ;;
 *)
   [[ $# -eq 1 ]] || usage
-  i=$1
-  tn_node_arg "$i"
   tn_need_firewall
-  tn_partitioned "$i" && die "node $i is already partitioned ('$TN_PROG heal $i' restores it)"
+  i=$1
+  [[ $i != leader ]] || i=$(tn_leader)
+  tn_node_arg "$i"
+  if tn_partitioned "$i"; then die "node $i is already partitioned ('$TN_PROG heal $i' restores it)"; fi
   pid=$(tn_pid "$i") || die "node $i is not running"
   tn_in_cgroup "$i" "$pid" ||
     die "node $i (pid $pid) does not run in its cgroup $(tn_cgroup_rel "$i"); restart it as root with testnet/up.sh (kill.sh $i, then up.sh)"
@@ -73,9 +82,13 @@ heal)
   tn_chain_exists "$main" || iptables -w -N "$main"
   iptables -w -C OUTPUT -j "$main" 2>/dev/null || iptables -w -I OUTPUT -j "$main"
   iptables -w -N "$sub"
-  iptables -w -A "$sub" -p tcp -m cgroup --path "$(tn_cgroup_rel "$i")" -m multiport --ports "$lo:$hi" \
-    -j REJECT --reject-with tcp-reset
-  iptables -w -A "$sub" -p tcp --dport "$(tn_port "$i" cluster_listen)" -j REJECT --reject-with tcp-reset
+  if ! err=$(iptables -w -A "$sub" -p tcp -m cgroup --path "$(tn_cgroup_rel "$i")" -m multiport --ports "$lo:$hi" \
+    -j REJECT --reject-with tcp-reset 2>&1) ||
+    ! err=$(iptables -w -A "$sub" -p tcp --dport "$(tn_port "$i" cluster_listen)" -j REJECT --reject-with tcp-reset 2>&1); then
+    iptables -w -F "$sub"
+    iptables -w -X "$sub"
+    die "iptables cannot add the partition rules here (needs the cgroup, multiport and REJECT matches): $err"
+  fi
   iptables -w -A "$main" -j "$sub"
   cut_connections "$i" "$lo" "$hi"
   say "node $i (pid $pid) is cut off the bus; 'testnet/partition.sh heal' restores it"

@@ -5,6 +5,7 @@
 # DIR/nodeI/), waits until all answer /status, and prints the endpoints.
 # Run it again to restart nodes that were killed. See docs/testnet.md.
 set -euo pipefail
+# shellcheck source=testnet/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 usage() { echo "usage: $TN_PROG [NODES]   (default 4; env: COCO_TESTNET_DIR, COCO_RPC_PORT, COCO_BUS_PORT, COCO_CLUSTER_PORT, COCO_TRUST_MODEL)" >&2; exit 2; }
@@ -24,7 +25,9 @@ else
   rpc=${COCO_RPC_PORT:-8545} bus=${COCO_BUS_PORT:-4222} cluster=${COCO_CLUSTER_PORT:-6222}
   for ((i = 0; i < n; i++)); do
     for p in $((rpc + i)) $((bus + i)) $((cluster + i)); do
-      tn_port_busy "$p" && die "port $p is in use; pick other ports with COCO_RPC_PORT, COCO_BUS_PORT, COCO_CLUSTER_PORT"
+      if tn_port_busy "$p"; then
+        die "port $p is in use; pick other ports with COCO_RPC_PORT, COCO_BUS_PORT, COCO_CLUSTER_PORT"
+      fi
     done
   done
   mkdir -p "$TN_DIR"
