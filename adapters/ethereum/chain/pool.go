@@ -593,6 +593,13 @@ func (p *pool) onBlock(v *view, included []executed, dropped []excluded, nonces 
 		if e == nil || a == nil || e.queued {
 			continue
 		}
+		if next, ok := nonces[x.from]; ok && x.nonce > next {
+			// Ordered ahead of a predecessor (batches from several nodes, or
+			// a view change, reorder them): hold it again and resubmit it
+			// once the gap is filled, as go-ethereum's queue would.
+			p.requeueLocked(a, []*entry{e})
+			continue
+		}
 		p.removeLocked(a, e)
 		if x.nonce >= nonces[x.from] {
 			for n, later := range a.pending {

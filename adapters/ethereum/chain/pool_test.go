@@ -196,7 +196,7 @@ func TestReplacement(t *testing.T) {
 
 // An excluded transaction drops the sender's later ones from the pool: they
 // cannot execute before the gap is refilled.
-func TestExclusionDropsFollowers(t *testing.T) {
+func TestGappedTransactionsAreHeldUntilThePredecessorLands(t *testing.T) {
 	s := newSim(t, nil, testConfig(1))
 	k := key(1)
 	to := common.HexToAddress("0xbeef")
@@ -205,25 +205,26 @@ func TestExclusionDropsFollowers(t *testing.T) {
 		s.send(tx)
 	}
 	s.mu.Lock()
-	s.txs = s.txs[1:] // the mempool lost nonce 0: 1 and 2 are excluded
+	s.txs = s.txs[1:] // nonce 0 is ordered later: 1 and 2 are excluded now
 	s.mu.Unlock()
 	if b := s.mine(); len(b.Transactions()) != 0 {
 		t.Fatal("gapped transactions executed")
 	}
-	if s.c.PendingTransaction(txs[0].Hash()) == nil || s.c.PendingTransaction(txs[2].Hash()) != nil {
-		t.Fatal("pool state after exclusion")
+	for _, tx := range txs {
+		if s.c.PendingTransaction(tx.Hash()) == nil {
+			t.Fatalf("transaction %d dropped after an exclusion caused by ordering", tx.Nonce())
+		}
 	}
-	// The sender can send the followers again once nonce 0 lands.
-	s.send(txs[1])
-	s.send(txs[2])
-	s.mu.Lock()
-	s.txs = nil
-	s.mu.Unlock()
-	if _, err := s.c.Execute(execBlock(2, s.txsFor(nil, txs...))); err != nil {
+	// Nonce 0 lands; the held followers are resubmitted and land next.
+	if _, err := s.c.Execute(execBlock(2, s.txsFor(nil, txs[0]))); err != nil {
 		t.Fatal(err)
 	}
+	s.c.pool.wait()
+	if b := s.mine(); len(b.Transactions()) != 2 {
+		t.Fatalf("block after the gap was filled has %d transactions, want 2", len(b.Transactions()))
+	}
 	if s.nonce(addr(k)) != 3 || s.pendingNonce(addr(k)) != 3 || s.c.PendingTransaction(txs[2].Hash()) != nil {
-		t.Fatal("resent followers")
+		t.Fatal("followers not applied")
 	}
 }
 

@@ -48,3 +48,42 @@ func TestRecoveredSendersMatchTrustedSenders(t *testing.T) {
 		t.Fatalf("recipient got %v, want 5050", got)
 	}
 }
+
+// Batches from several nodes, or a view change, can order a sender's
+// transaction before its predecessor. It is left out of that block but not
+// lost: the node that accepted it resubmits it once the gap is filled.
+func TestTransactionOrderedBeforeItsPredecessorIsResubmitted(t *testing.T) {
+	s := newSim(t, nil, testConfig(2))
+	to := common.HexToAddress("0xbeef")
+	tx0 := s.transfer(key(1), 0, to, big.NewInt(1))
+	tx1 := s.transfer(key(1), 1, to, big.NewInt(2))
+	s.send(tx0)
+	s.send(tx1)
+	s.c.pool.wait()
+	s.mu.Lock()
+	first, second := s.txs[0], s.txs[1]
+	s.txs = nil
+	s.mu.Unlock()
+
+	if _, err := s.c.Execute(execBlock(1, []coretypes.Tx{second})); err != nil {
+		t.Fatal(err)
+	}
+	s.c.pool.wait()
+	if s.c.PendingTransaction(tx1.Hash()) == nil {
+		t.Fatal("transaction ordered ahead of its predecessor was dropped")
+	}
+	if _, err := s.c.Execute(execBlock(2, []coretypes.Tx{first})); err != nil {
+		t.Fatal(err)
+	}
+	s.c.pool.wait()
+	if got := s.submitted(); len(got) != 1 || got[0] != tx1.Hash() {
+		t.Fatalf("resubmitted %v, want %v", got, tx1.Hash())
+	}
+	b := s.mine()
+	if len(b.Transactions()) != 1 || b.Transactions()[0].Hash() != tx1.Hash() {
+		t.Fatal("resubmitted transaction not included")
+	}
+	if got := s.balance(to); got.Int64() != 3 {
+		t.Fatalf("recipient has %v, want 3", got)
+	}
+}
