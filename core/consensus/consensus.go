@@ -179,6 +179,9 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 	c.wal = w
 
 	head := opts.Chain.Head()
+	if err := c.rememberOrdered(head.Header.Number); err != nil {
+		return nil, err
+	}
 	md := &protos.ViewMetadata{}
 	if len(head.Metadata) > 0 {
 		if err := proto.Unmarshal(head.Metadata, md); err != nil {
@@ -236,6 +239,26 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 	}
 	c.log.Info("consensus started", "self", opts.Self, "nodes", c.ids, "view", md.ViewId, "seq", md.LatestSequence, "height", head.Header.Number)
 	return c, nil
+}
+
+// rememberOrdered loads the batch ids of the last seenWindow blocks, so
+// that after a restart this node neither proposes nor accepts a batch that
+// was already ordered.
+func (c *Consensus) rememberOrdered(head uint64) error {
+	from := uint64(1)
+	if head > seenWindow {
+		from = head - seenWindow + 1
+	}
+	for n := from; n <= head; n++ {
+		b, err := c.opts.Chain.Block(n)
+		if err != nil {
+			return fmt.Errorf("consensus: read block %d: %w", n, err)
+		}
+		for i := range b.Batches {
+			c.seen[requestID(b.Batches[i].Origin, b.Batches[i].Seq)] = n
+		}
+	}
+	return nil
 }
 
 // Stop stops the replica and closes the WAL.

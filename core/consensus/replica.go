@@ -38,6 +38,10 @@ func (c *Consensus) AssembleProposal(metadata []byte, requests [][]byte) bft.Pro
 		}
 		id := requestID(sb.Origin, sb.Seq)
 		if c.wasOrdered(id) || inBlock[id] {
+			// SmartBFT still holds it (learned by sync, or forgotten after
+			// a restart): drop it so it is not offered again.
+			info := bft.RequestInfo{ClientID: sb.ClientID(), ID: sb.ID()}
+			go func() { _ = c.bft.Pool.RemoveRequest(info) }()
 			continue
 		}
 		if err := c.checkOrigin(sb); err != nil {
