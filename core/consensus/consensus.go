@@ -129,6 +129,8 @@ type Consensus struct {
 	stopListening func()
 
 	stopTickers func()
+	quit        chan struct{}
+	wg          sync.WaitGroup
 
 	commitMu sync.Mutex // one block committed at a time, by Deliver or Sync
 	mu       sync.Mutex
@@ -237,6 +239,10 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 	if err := c.bft.Start(); err != nil {
 		return nil, fmt.Errorf("consensus: start SmartBFT: %w", err)
 	}
+	if opts.Transport != nil && len(c.ids) > 1 {
+		c.quit = make(chan struct{})
+		c.wg.Go(func() { c.catchUpWhenIdle(c.quit) })
+	}
 	c.log.Info("consensus started", "self", opts.Self, "nodes", c.ids, "view", md.ViewId, "seq", md.LatestSequence, "height", head.Header.Number)
 	return c, nil
 }
@@ -263,6 +269,10 @@ func (c *Consensus) rememberOrdered(head uint64) error {
 
 // Stop stops the replica and closes the WAL.
 func (c *Consensus) Stop() {
+	if c.quit != nil {
+		close(c.quit)
+		c.wg.Wait()
+	}
 	if c.stopListening != nil {
 		c.stopListening()
 	}

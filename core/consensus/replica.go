@@ -40,8 +40,7 @@ func (c *Consensus) AssembleProposal(metadata []byte, requests [][]byte) bft.Pro
 		if c.wasOrdered(id) || inBlock[id] {
 			// SmartBFT still holds it (learned by sync, or forgotten after
 			// a restart): drop it so it is not offered again.
-			info := bft.RequestInfo{ClientID: sb.ClientID(), ID: sb.ID()}
-			go func() { _ = c.bft.Pool.RemoveRequest(info) }()
+			c.forgetRequest(bft.RequestInfo{ClientID: sb.ClientID(), ID: sb.ID()})
 			continue
 		}
 		if err := c.checkOrigin(sb); err != nil {
@@ -92,6 +91,16 @@ func (c *Consensus) remember(digest string, op *openedProposal) {
 		clear(c.opened)
 	}
 	c.opened[digest] = op
+}
+
+// forgetRequest removes a request from SmartBFT's pool, asynchronously: it
+// is called from SmartBFT's own goroutines.
+func (c *Consensus) forgetRequest(info bft.RequestInfo) {
+	if c.bft == nil || c.bft.Pool == nil {
+		return
+	}
+	pool := c.bft.Pool
+	go func() { _ = pool.RemoveRequest(info) }()
 }
 
 // markOrdered records a committed block's batches so they are never

@@ -91,6 +91,49 @@ func (c *Consensus) Sync() bft.SyncResponse {
 	return bft.SyncResponse{Latest: bft.Decision{Proposal: proposalOf(head), Signatures: signaturesOf(head)}}
 }
 
+// catchUpWhenIdle fetches missing blocks when this node's head has not
+// moved for a while but f+1 peers (so at least one honest) report a higher
+// height. SmartBFT notices a lagging follower only through later traffic:
+// on an idle network a node restarted one block behind would otherwise stay
+// behind until the next transaction.
+func (c *Consensus) catchUpWhenIdle(stop <-chan struct{}) {
+	const idle = 2 * time.Second
+	ticker := time.NewTicker(idle)
+	defer ticker.Stop()
+	last, since := c.opts.Chain.Head().Header.Number, time.Now()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ticker.C:
+		}
+		head := c.opts.Chain.Head().Header.Number
+		if head != last {
+			last, since = head, time.Now()
+			continue
+		}
+		if time.Since(since) < idle {
+			continue
+		}
+		ahead := 0
+		for _, id := range c.ids {
+			if id == c.opts.Self {
+				continue
+			}
+			data, err := c.request(id, kindHeight, nil)
+			var h uint64
+			if err == nil && rlp.DecodeBytes(data, &h) == nil && h > head {
+				ahead++
+			}
+		}
+		if ahead >= (len(c.ids)-1)/3+1 {
+			c.log.Info("behind peers while idle; catching up", "height", head, "peers_ahead", ahead)
+			c.syncFromPeers()
+		}
+		since = time.Now()
+	}
+}
+
 func (c *Consensus) syncFromPeers() {
 	if c.opts.Transport == nil || len(c.ids) == 1 {
 		return
@@ -184,7 +227,7 @@ func (c *Consensus) commitSynced(b *types.Block) error {
 	// Decisions learned by sync never reach Deliver: drop their requests
 	// from the pool, or they would be proposed and complained about again.
 	for i := range op.sealed {
-		_ = c.bft.Pool.RemoveRequest(bft.RequestInfo{ClientID: op.sealed[i].ClientID(), ID: op.sealed[i].ID()})
+		c.forgetRequest(bft.RequestInfo{ClientID: op.sealed[i].ClientID(), ID: op.sealed[i].ID()})
 	}
 	return nil
 }
