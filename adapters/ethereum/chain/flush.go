@@ -145,9 +145,11 @@ func (c *Chain) retainLocked(head *types.Header) error {
 	return nil
 }
 
-// flushLocked writes the state of head to disk, then its number, and syncs.
-// The trie nodes go first: a crash in between leaves the previous flushed
-// height, whose state is complete. Called with execMu held.
+// flushLocked writes the state of head to disk, then its number. The trie
+// nodes go first, and the store's write-ahead log keeps that order through
+// a crash, so a surviving number always has its state. No fsync here: it
+// would stall execution, and the node's next ledger append fsyncs the same
+// write-ahead log. Called with execMu held.
 func (c *Chain) flushLocked(head *types.Header) error {
 	number := head.Number.Uint64()
 	start := time.Now()
@@ -156,9 +158,6 @@ func (c *Chain) flushLocked(head *types.Header) error {
 	}
 	if err := writeFlushed(c.db, number); err != nil {
 		return fmt.Errorf("record flushed block %d: %w", number, err)
-	}
-	if err := c.db.SyncKeyValue(); err != nil {
-		return fmt.Errorf("sync flushed block %d: %w", number, err)
 	}
 	c.flushed, c.lastFlush = number, time.Now()
 	flushSeconds.Observe(time.Since(start).Seconds())
