@@ -678,8 +678,9 @@ func (l *load) sender(ctx context.Context, nd *netNode, key *ecdsa.PrivateKey, t
 			tx := signTransfer(key, nonce, to, big.NewInt(1), nil)
 			for {
 				err := nd.eth.SendTransaction(ctx, tx)
-				// A retried send whose first attempt got through is known.
-				if err == nil || strings.Contains(err.Error(), "already known") {
+				// A retried send whose first attempt got through is known,
+				// or already committed.
+				if err == nil || strings.Contains(err.Error(), "already known") || strings.Contains(err.Error(), "nonce too low") {
 					break
 				}
 				if ctx.Err() != nil {
