@@ -2,8 +2,8 @@ package batch
 
 import (
 	"crypto/aes"
-	"crypto/ed25519"
 	"crypto/cipher"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
