@@ -479,51 +479,6 @@ func (nd *netNode) skipIfDeadlocked(failure string) {
 	}
 }
 
-// skipIfOneBehind skips the test when the live nodes failed to converge
-// only because of the known node bug that
-// TestNetworkNodeOneBlockBehindCatchesUpWhenIdle reproduces: a node whose
-// chain is a prefix of the others', exactly one block short, on a network
-// with nothing left to commit, is never told it is behind. Any other
-// disagreement (a fork, a node further behind) is a failure.
-func (nw *network) skipIfOneBehind(settleErr error) {
-	t := nw.t
-	t.Helper()
-	live := nw.live()
-	sts := make([]nodeStatus, len(live))
-	top := -1
-	for i, nd := range live {
-		st, err := nd.status()
-		if err != nil {
-			return
-		}
-		sts[i] = st
-		if top < 0 || st.EthBlock > sts[top].EthBlock {
-			top = i
-		}
-	}
-	var laggards []string
-	for i, st := range sts {
-		switch {
-		case st.EthBlock == sts[top].EthBlock:
-			if st.EthHash != sts[top].EthHash || st.HeadHash != sts[top].HeadHash {
-				return
-			}
-		case st.EthBlock+1 == sts[top].EthBlock:
-			prev := live[top].blocks(st.EthBlock)[st.EthBlock]
-			if prev.Hash.Hex() != st.EthHash {
-				return
-			}
-			laggards = append(laggards, fmt.Sprintf("node %d at %d", live[i].i, st.EthBlock))
-		default:
-			return
-		}
-	}
-	if len(laggards) > 0 {
-		t.Skipf("BUG: %s stays one block behind the others (%d) with nothing left to commit; "+
-			"see TestNetworkNodeOneBlockBehindCatchesUpWhenIdle. %v", strings.Join(laggards, ", "), sts[top].EthBlock, settleErr)
-	}
-}
-
 type blockRef struct {
 	Number     hexutil.Uint64 `json:"number"`
 	Hash       common.Hash    `json:"hash"`
@@ -567,7 +522,6 @@ func (nw *network) assertSameChain(settleWithin time.Duration) nodeStatus {
 		for _, nd := range nw.live() {
 			nd.skipIfDeadlocked(err.Error())
 		}
-		nw.skipIfOneBehind(err)
 		t.Fatal(err)
 	}
 	live := nw.live()
