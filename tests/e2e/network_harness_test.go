@@ -462,19 +462,17 @@ func (nd *netNode) goroutines() string {
 	return string(b)
 }
 
-// skipIfDeadlocked skips the test when node nd shows the SmartBFT v1.0.1
-// deadlock: the controller's run loop blocked in decide, sending on
-// deliverChan to a view that was aborted meanwhile (Controller.Decide gives
-// up waiting when the view aborts; decide does not). From then on the node
-// neither follows the leader nor syncs. Upstream replaces deliverChan with a
-// per-decision channel (hyperledger-labs/SmartBFT#681).
-func (nd *netNode) skipIfDeadlocked(failure string) {
+// failIfDeadlocked names the SmartBFT v1.0.1 deadlock when node nd shows it:
+// the controller's run loop blocked in decide, sending on deliverChan to a
+// view that was aborted meanwhile. third_party/smartbft carries the fix
+// (hyperledger-labs/SmartBFT#681); this says so plainly if it ever comes back.
+func (nd *netNode) failIfDeadlocked(failure string) {
 	t := nd.nw.t
 	t.Helper()
 	for _, g := range strings.Split(nd.goroutines(), "\n\n") {
 		first, _, _ := strings.Cut(g, "\n")
 		if strings.Contains(first, "[select") && strings.Contains(g, "internal/bft.(*Controller).decide(") {
-			t.Skipf("BUG: node %d's SmartBFT controller is deadlocked (Controller.decide blocked on deliverChan after its view was aborted; SmartBFT v1.0.1, see hyperledger-labs/SmartBFT#681):\n%s\nwhile: %s", nd.i, g, failure)
+			t.Fatalf("node %d's SmartBFT controller is deadlocked (Controller.decide blocked after its view was aborted; see third_party/smartbft/README.md):\n%s\nwhile: %s", nd.i, g, failure)
 		}
 	}
 }
@@ -520,7 +518,7 @@ func (nw *network) assertSameChain(settleWithin time.Duration) nodeStatus {
 	st, err := nw.trySettle(settleWithin)
 	if err != nil {
 		for _, nd := range nw.live() {
-			nd.skipIfDeadlocked(err.Error())
+			nd.failIfDeadlocked(err.Error())
 		}
 		t.Fatal(err)
 	}

@@ -322,14 +322,14 @@ func TestNetworkPausedNodeCatchesUp(t *testing.T) {
 			if r == nil {
 				vs, _ := victim.status()
 				msg := fmt.Sprintf("a transaction sent to the resumed node %d was not committed within 30s (its status: height %d, view %d, leader %d, pending %d)", victim.i, vs.Height, vs.View, vs.Leader, vs.PendingTxs)
-				victim.skipIfDeadlocked(msg)
+				victim.failIfDeadlocked(msg)
 				t.Fatal(msg)
 			}
 			nw.ack(r)
 			if victim.receiptWithin(tx.Hash(), 30*time.Second) == nil {
 				vs, _ := victim.status()
 				msg := fmt.Sprintf("the resumed node %d does not serve, within 30s, the receipt of the transaction it was sent (committed in block %d; its status: height %d, view %d, leader %d)", victim.i, r.BlockNumber, vs.Height, vs.View, vs.Leader)
-				victim.skipIfDeadlocked(msg)
+				victim.failIfDeadlocked(msg)
 				t.Fatal(msg)
 			}
 			nw.assertSameChain(30 * time.Second)
