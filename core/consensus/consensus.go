@@ -132,10 +132,11 @@ type Consensus struct {
 	quit        chan struct{}
 	wg          sync.WaitGroup
 
-	commitMu sync.Mutex // one block committed at a time, by Deliver or Sync
-	mu       sync.Mutex
-	opened   map[string]*openedProposal // proposal digest → verified contents
-	seen     map[string]uint64          // batch request id → block that ordered it
+	commitMu  sync.Mutex // one block committed at a time, by Deliver or Sync
+	mu        sync.Mutex
+	opened    map[string]*openedProposal // proposal digest → verified contents
+	seen      map[string]uint64          // batch request id → block that ordered it
+	unordered map[string]*ownBatch       // own batches not yet ordered, by request id
 }
 
 type openedProposal struct {
@@ -158,12 +159,13 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 		opts.Clock = time.Now
 	}
 	c := &Consensus{
-		cfg:    cfg,
-		opts:   opts,
-		log:    opts.Log.With("component", "consensus"),
-		peers:  map[uint64]ed25519.PublicKey{},
-		opened: map[string]*openedProposal{},
-		seen:   map[string]uint64{},
+		cfg:       cfg,
+		opts:      opts,
+		log:       opts.Log.With("component", "consensus"),
+		peers:     map[uint64]ed25519.PublicKey{},
+		opened:    map[string]*openedProposal{},
+		seen:      map[string]uint64{},
+		unordered: map[string]*ownBatch{},
 	}
 	for _, p := range opts.Peers {
 		c.peers[p.ID] = p.Key
@@ -242,6 +244,7 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 	if opts.Transport != nil && len(c.ids) > 1 {
 		c.quit = make(chan struct{})
 		c.wg.Go(func() { c.catchUpWhenIdle(c.quit) })
+		c.wg.Go(func() { c.resendUnordered(c.quit) })
 	}
 	c.log.Info("consensus started", "self", opts.Self, "nodes", c.ids, "view", md.ViewId, "seq", md.LatestSequence, "height", head.Header.Number)
 	return c, nil
@@ -293,10 +296,61 @@ func (c *Consensus) Submit(_ context.Context, sb *types.SealedBatch) error {
 	if err := c.bft.SubmitRequest(req); err != nil {
 		return err
 	}
+	c.mu.Lock()
+	now := time.Now()
+	c.unordered[requestID(sb.Origin, sb.Seq)] = &ownBatch{req: req, created: now, sent: now}
+	c.mu.Unlock()
 	if leader := c.bft.GetLeaderID(); leader != 0 && leader != c.opts.Self {
 		c.send(leader, kindRequest, req)
 	}
 	return nil
+}
+
+// ownBatch is a batch this node submitted and has not seen ordered yet.
+type ownBatch struct {
+	req           []byte
+	created, sent time.Time
+}
+
+// unorderedTTL is how long a node keeps resending one of its batches:
+// SmartBFT drops a request from its pool after three minutes.
+const unorderedTTL = 3 * time.Minute
+
+// resendUnordered sends this node's batches that are still not ordered to
+// the current leader again. The bus may lose the first copy, and SmartBFT
+// forwards a request only once: if that is lost too, one node's complaint
+// is not enough for a view change, and the batch would sit in its pool
+// until SmartBFT drops it.
+func (c *Consensus) resendUnordered(stop <-chan struct{}) {
+	ticker := time.NewTicker(c.cfg.ComplainTimeout / 4)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ticker.C:
+		}
+		leader := c.bft.GetLeaderID()
+		if leader == 0 || leader == c.opts.Self {
+			continue
+		}
+		var due [][]byte
+		c.mu.Lock()
+		for id, b := range c.unordered {
+			if time.Since(b.created) > unorderedTTL {
+				delete(c.unordered, id)
+				continue
+			}
+			if time.Since(b.sent) >= c.cfg.ComplainTimeout/4 {
+				due = append(due, b.req)
+				b.sent = time.Now()
+			}
+		}
+		c.mu.Unlock()
+		for _, req := range due {
+			c.send(leader, kindRequest, req)
+		}
+	}
 }
 
 // Leader is the current leader's id, 0 when not running.

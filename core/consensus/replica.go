@@ -110,7 +110,9 @@ func (c *Consensus) markOrdered(digest string, op *openedProposal, number uint64
 	defer c.mu.Unlock()
 	delete(c.opened, digest)
 	for i := range op.sealed {
-		c.seen[requestID(op.sealed[i].Origin, op.sealed[i].Seq)] = number
+		id := requestID(op.sealed[i].Origin, op.sealed[i].Seq)
+		c.seen[id] = number
+		delete(c.unordered, id)
 	}
 	if len(c.seen) > seenWindow*int(c.cfg.BatchesPerBlock) {
 		for id, n := range c.seen {
