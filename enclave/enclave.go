@@ -1,7 +1,10 @@
 package enclave
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 )
@@ -70,4 +73,43 @@ func DeriveKey(secret []byte, purpose string) []byte {
 		panic(err) // only fails for lengths over 255*32
 	}
 	return k
+}
+
+// KeySealer seals with AES-256-GCM under a key derived from an enclave's
+// root sealing key; each implementation supplies the root.
+type KeySealer struct{ aead cipher.AEAD }
+
+// NewKeySealer derives the sealing key for purpose from root.
+func NewKeySealer(root []byte, purpose string) (*KeySealer, error) {
+	block, err := aes.NewCipher(DeriveKey(root, purpose))
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &KeySealer{aead: aead}, nil
+}
+
+// Seal encrypts with a random nonce; ad is authenticated, not encrypted.
+func (s *KeySealer) Seal(plaintext, ad []byte) ([]byte, error) {
+	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plaintext)+s.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return s.aead.Seal(nonce, nonce, plaintext, ad), nil
+}
+
+// Unseal decrypts what Seal produced, or fails with ErrUnsealFailed.
+func (s *KeySealer) Unseal(sealed, ad []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n+s.aead.Overhead() {
+		return nil, ErrUnsealFailed
+	}
+	pt, err := s.aead.Open(nil, sealed[:n], sealed[n:], ad)
+	if err != nil {
+		return nil, ErrUnsealFailed
+	}
+	return pt, nil
 }

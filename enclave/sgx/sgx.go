@@ -4,9 +4,6 @@ package sgx
 
 import (
 	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"errors"
 	"fmt"
 
@@ -23,7 +20,7 @@ var ErrNotInEnclave = errors.New("sgx: not running inside an SGX enclave (EGo re
 
 // Enclave is the running SGX enclave.
 type Enclave struct {
-	aead        cipher.AEAD
+	*enclave.KeySealer
 	measurement []byte // MRENCLAVE
 }
 
@@ -42,15 +39,11 @@ func Open() (*Enclave, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sgx: self report: %w", err)
 	}
-	block, err := aes.NewCipher(enclave.DeriveKey(key, "sgx/seal"))
+	sealer, err := enclave.NewKeySealer(key, "sgx/seal")
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &Enclave{aead: aead, measurement: self.UniqueID}, nil
+	return &Enclave{KeySealer: sealer, measurement: self.UniqueID}, nil
 }
 
 // Hardware is true: SGX protects this enclave.
@@ -61,28 +54,6 @@ func (*Enclave) Platform() string { return Platform }
 
 // Measurement is MRENCLAVE.
 func (e *Enclave) Measurement() []byte { return bytes.Clone(e.measurement) }
-
-// Seal encrypts with the enclave's product seal key.
-func (e *Enclave) Seal(plaintext, ad []byte) ([]byte, error) {
-	nonce := make([]byte, e.aead.NonceSize(), e.aead.NonceSize()+len(plaintext)+e.aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return e.aead.Seal(nonce, nonce, plaintext, ad), nil
-}
-
-// Unseal decrypts what Seal produced.
-func (e *Enclave) Unseal(sealed, ad []byte) ([]byte, error) {
-	n := e.aead.NonceSize()
-	if len(sealed) < n+e.aead.Overhead() {
-		return nil, enclave.ErrUnsealFailed
-	}
-	pt, err := e.aead.Open(nil, sealed[:n], sealed[n:], ad)
-	if err != nil {
-		return nil, enclave.ErrUnsealFailed
-	}
-	return pt, nil
-}
 
 // Attest produces a remote report over SHA-256-sized report data.
 func (e *Enclave) Attest(reportData []byte) (*enclave.Evidence, error) {

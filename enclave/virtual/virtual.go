@@ -2,8 +2,6 @@ package virtual
 
 import (
 	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -30,7 +28,7 @@ const keyFile = "virtual-enclave.key"
 // Enclave is a software enclave rooted in a key file.
 type Enclave struct {
 	platformKey ed25519.PrivateKey
-	aead        cipher.AEAD
+	*enclave.KeySealer
 	measurement []byte
 }
 
@@ -84,17 +82,13 @@ func Open(dir string, log *slog.Logger) (*Enclave, error) {
 
 // New builds an enclave from a 32-byte root seed (tests use fixed seeds).
 func New(seed []byte) (*Enclave, error) {
-	block, err := aes.NewCipher(enclave.DeriveKey(seed, "virtual/seal"))
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
+	sealer, err := enclave.NewKeySealer(seed, "virtual/seal")
 	if err != nil {
 		return nil, err
 	}
 	return &Enclave{
+		KeySealer:   sealer,
 		platformKey: ed25519.NewKeyFromSeed(seed),
-		aead:        aead,
 		measurement: binaryMeasurement(),
 	}, nil
 }
@@ -107,28 +101,6 @@ func (*Enclave) Platform() string { return Platform }
 
 // Measurement is the SHA-256 of the running binary.
 func (e *Enclave) Measurement() []byte { return bytes.Clone(e.measurement) }
-
-// Seal encrypts with the enclave's sealing key (AES-256-GCM, random nonce).
-func (e *Enclave) Seal(plaintext, ad []byte) ([]byte, error) {
-	nonce := make([]byte, e.aead.NonceSize(), e.aead.NonceSize()+len(plaintext)+e.aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return e.aead.Seal(nonce, nonce, plaintext, ad), nil
-}
-
-// Unseal decrypts what Seal produced.
-func (e *Enclave) Unseal(sealed, ad []byte) ([]byte, error) {
-	n := e.aead.NonceSize()
-	if len(sealed) < n+e.aead.Overhead() {
-		return nil, enclave.ErrUnsealFailed
-	}
-	pt, err := e.aead.Open(nil, sealed[:n], sealed[n:], ad)
-	if err != nil {
-		return nil, enclave.ErrUnsealFailed
-	}
-	return pt, nil
-}
 
 func evidenceMessage(measurement, reportData []byte) []byte {
 	msg := []byte("coco/virtual-evidence/v1:")
