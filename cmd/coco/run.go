@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -13,12 +15,17 @@ import (
 
 	"github.com/cocoledger/coco/adapters/ethereum"
 	"github.com/cocoledger/coco/bridge"
+	"github.com/cocoledger/coco/core/consensus"
 	"github.com/cocoledger/coco/core/node"
 	"github.com/cocoledger/coco/enclave/virtual"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// faultInjection, set only in binaries built with the `byzantine` tag,
+// returns a transport decorator that makes the node misbehave.
+var faultInjection func(log *slog.Logger) (func(consensus.Transport, ed25519.PrivateKey, uint64, []uint64) (consensus.Transport, error), error)
 
 // runOptions distinguish `coco dev` from `coco node start`.
 type runOptions struct {
@@ -78,6 +85,12 @@ func runNode(ctx context.Context, cfg Config, opts runOptions, out io.Writer) er
 	if err != nil {
 		n.Stop()
 		return err
+	}
+	if faultInjection != nil {
+		if n.WrapTransport, err = faultInjection(log); err != nil {
+			n.Stop()
+			return err
+		}
 	}
 	if err := n.Start(bus.Conn()); err != nil {
 		n.Stop()

@@ -18,8 +18,16 @@ import (
 	bft "github.com/hyperledger-labs/SmartBFT/pkg/types"
 	"github.com/hyperledger-labs/SmartBFT/pkg/wal"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 )
+
+var droppedMessages = prometheus.NewCounter(prometheus.CounterOpts{
+	Namespace: "coco", Subsystem: "consensus", Name: "dropped_messages_total",
+	Help: "Bus messages rejected: malformed, misaddressed, from unknown nodes or badly signed.",
+})
+
+func init() { prometheus.MustRegister(droppedMessages) }
 
 // Sentinel errors of proposal verification.
 var (
@@ -132,11 +140,13 @@ type Consensus struct {
 	quit        chan struct{}
 	wg          sync.WaitGroup
 
-	commitMu  sync.Mutex // one block committed at a time, by Deliver or Sync
-	mu        sync.Mutex
-	opened    map[string]*openedProposal // proposal digest → verified contents
-	seen      map[string]uint64          // batch request id → block that ordered it
-	unordered map[string]*ownBatch       // own batches not yet ordered, by request id
+	commitMu    sync.Mutex // one block committed at a time, by Deliver or Sync
+	mu          sync.Mutex
+	opened      map[string]*openedProposal // proposal digest → verified contents
+	seen        map[string]uint64          // batch request id → block that ordered it
+	unordered   map[string]*ownBatch       // own batches not yet ordered, by request id
+	drops       int                        // bus messages dropped since lastDropLog
+	lastDropLog time.Time
 }
 
 type openedProposal struct {

@@ -3,6 +3,7 @@ package consensus
 import (
 	"crypto/ed25519"
 	"fmt"
+	"time"
 
 	"github.com/cocoledger/coco/bridge"
 	"github.com/cocoledger/coco/core/batch"
@@ -378,20 +379,36 @@ func (c *Consensus) send(to uint64, kind uint8, payload []byte) {
 func (c *Consensus) onMessage(data []byte) {
 	env, err := bridge.Open(data, c.opts.Self, func(id uint64) ed25519.PublicKey { return c.peers[id] })
 	if err != nil {
-		c.log.Warn("dropping bus message", "err", err)
+		c.dropped("dropping bus message", err)
 		return
 	}
 	switch env.Kind {
 	case kindConsensus:
 		var msg protos.Message
 		if err := proto.Unmarshal(env.Payload, &msg); err != nil {
-			c.log.Warn("dropping malformed consensus message", "from", env.From, "err", err)
+			c.dropped("dropping malformed consensus message", fmt.Errorf("from node %d: %w", env.From, err))
 			return
 		}
 		c.bft.HandleMessage(env.From, &msg)
 	case kindRequest:
 		c.bft.HandleRequest(env.From, env.Payload)
 	default:
-		c.log.Warn("dropping bus message of unknown kind", "from", env.From, "kind", env.Kind)
+		c.dropped("dropping bus message of unknown kind", fmt.Errorf("kind %d from node %d", env.Kind, env.From))
 	}
+}
+
+// dropped counts a rejected bus message and logs at most one line a second,
+// so that a peer sending garbage cannot flood the log.
+func (c *Consensus) dropped(msg string, err error) {
+	droppedMessages.Inc()
+	c.mu.Lock()
+	c.drops++
+	if time.Since(c.lastDropLog) < time.Second {
+		c.mu.Unlock()
+		return
+	}
+	n := c.drops
+	c.drops, c.lastDropLog = 0, time.Now()
+	c.mu.Unlock()
+	c.log.Warn(msg, "err", err, "dropped_since_last_report", n)
 }

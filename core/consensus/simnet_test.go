@@ -15,8 +15,6 @@ import (
 	"github.com/cocoledger/coco/core/batch"
 	"github.com/cocoledger/coco/core/ledger"
 	"github.com/cocoledger/coco/core/types"
-	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
-	"google.golang.org/protobuf/proto"
 )
 
 // simNet is an in-memory network with seeded faults: every message may be
@@ -329,7 +327,7 @@ func TestSimulatedByzantineNodes(t *testing.T) {
 		if to != 3 {
 			return [][]byte{data}
 		}
-		return [][]byte{equivocate(t, c.keys[0], data)}
+		return [][]byte{Equivocate(c.keys[0], 1, data)}
 	}
 	for i := range 4 {
 		c.start(i)
@@ -341,32 +339,4 @@ func TestSimulatedByzantineNodes(t *testing.T) {
 	}
 	c.waitCommitted(40, 0, 1, 2)
 	c.assertConsistent(40, 0, 1, 2)
-}
-
-// equivocate rewrites a leader's pre-prepare into a different, validly
-// signed proposal (another timestamp, so another digest).
-func equivocate(t *testing.T, key ed25519.PrivateKey, data []byte) []byte {
-	env, err := bridge.Open(data, 3, func(uint64) ed25519.PublicKey { return key.Public().(ed25519.PublicKey) })
-	if err != nil || env.Kind != kindConsensus {
-		return data
-	}
-	var m protos.Message
-	if proto.Unmarshal(env.Payload, &m) != nil {
-		return data
-	}
-	pp := m.GetPrePrepare()
-	if pp == nil || pp.Proposal == nil {
-		return data
-	}
-	h, err := types.DecodeHeader(pp.Proposal.Header)
-	if err != nil {
-		return data
-	}
-	h.TimeMs++
-	pp.Proposal.Header = h.Encode()
-	payload, err := proto.Marshal(&m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bridge.Seal(key, env.From, env.To, env.Kind, payload)
 }

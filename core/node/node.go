@@ -85,9 +85,12 @@ type Node struct {
 
 	apps    []App
 	batcher *batch.Batcher
-	cons    *consensus.Consensus
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// WrapTransport, if set before Start, decorates the bus transport
+	// (fault-injection builds only).
+	WrapTransport func(t consensus.Transport, key ed25519.PrivateKey, self uint64, peers []uint64) (consensus.Transport, error)
+	cons          *consensus.Consensus
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
 
 	mu    sync.RWMutex
 	head  *types.Block
@@ -210,6 +213,12 @@ func (n *Node) Start(bus *nats.Conn) error {
 	var transport consensus.Transport
 	if bus != nil {
 		transport = consensus.NewBusTransport(bus, cfg.Network)
+		if n.WrapTransport != nil {
+			var err error
+			if transport, err = n.WrapTransport(transport, n.id.Key, n.self, n.genesis.Peers()); err != nil {
+				return err
+			}
+		}
 	}
 	cons, err := consensus.Start(cfg, consensus.Options{
 		Self:      n.self,

@@ -48,14 +48,17 @@ type network struct {
 
 // netNode is node i of the network; proc is nil while it is down.
 type netNode struct {
-	i       int
-	nw      *network
-	proc    *devNode
-	paused  bool
-	logPath string
-	url     string
-	eth     *ethclient.Client
-	raw     *rpc.Client
+	// byzantine, if set, runs this node from the byzantine build in that
+	// mode (COCO_BYZANTINE).
+	byzantine string
+	i         int
+	nw        *network
+	proc      *devNode
+	paused    bool
+	logPath   string
+	url       string
+	eth       *ethclient.Client
+	raw       *rpc.Client
 }
 
 // nodeStatus is what GET /status reports.
@@ -98,8 +101,9 @@ func freePortBlock(t *testing.T, n int) int {
 }
 
 // newNetwork lays out an n-node network with the given trust model and
-// starts every node.
-func newNetwork(t *testing.T, n int, trust string) *network {
+// starts every node; byzantine[i], when given and not empty, runs node i
+// from the byzantine build in that mode.
+func newNetwork(t *testing.T, n int, trust string, byzantine ...string) *network {
 	t.Helper()
 	base := freePortBlock(t, 3*n)
 	nw := &network{t: t, dir: filepath.Join(t.TempDir(), "net"), rpcPort: base, busPort: base + n, clusterPort: base + 2*n}
@@ -118,7 +122,11 @@ func newNetwork(t *testing.T, n int, trust string) *network {
 	}
 	nw.logDir = logDir
 	for i := range n {
-		nw.nodes = append(nw.nodes, &netNode{i: i, nw: nw, logPath: filepath.Join(logDir, fmt.Sprintf("node%d.log", i))})
+		nd := &netNode{i: i, nw: nw, logPath: filepath.Join(logDir, fmt.Sprintf("node%d.log", i))}
+		if i < len(byzantine) {
+			nd.byzantine = byzantine[i]
+		}
+		nw.nodes = append(nw.nodes, nd)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -167,7 +175,11 @@ func (nd *netNode) start() {
 	}
 	cfg := filepath.Join(nd.nw.dir, fmt.Sprintf("node%d", nd.i), "config.yaml")
 	// --pprof lets a failing test save the nodes' goroutines.
-	nd.proc = launch(t, nd.logPath, []string{"node", "start", "--config", cfg, "--pprof"}, func(line string) bool {
+	bin, env := cocoBin, []string(nil)
+	if nd.byzantine != "" {
+		bin, env = byzBin, []string{"COCO_BYZANTINE=" + nd.byzantine}
+	}
+	nd.proc = launchWith(t, bin, env, nd.logPath, []string{"node", "start", "--config", cfg, "--pprof"}, func(line string) bool {
 		return strings.HasPrefix(line, " Trust model")
 	})
 	if want := fmt.Sprintf("http://127.0.0.1:%d", nd.nw.rpcPort+nd.i); nd.proc.URL != want {

@@ -443,3 +443,27 @@ func subjectKind(s string) string {
 	}
 	return parts[0]
 }
+
+// Byzantine nodes, as separate processes: node 0 (the first leader) sends
+// one follower a different proposal than the others, and node 3 adds
+// garbage and envelopes forged in other nodes' names to everything it
+// sends. Transactions sent to the honest nodes are committed, and every
+// node holds one and the same chain.
+func TestNetworkByzantineNodesDoNotBreakConsistency(t *testing.T) {
+	nw := newNetwork(t, 4, "bft", "equivocate", "", "", "garbage")
+	honest := []*netNode{nw.nodes[1], nw.nodes[2]}
+	l := nw.startLoad(devKeys[3:7], honest)
+	deadline := time.Now().Add(60 * time.Second)
+	for nw.ackCount() < 100 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if errs := l.stop(); len(errs) > 0 {
+		t.Fatalf("clients of the honest nodes met errors: %v", errs)
+	}
+	if nw.ackCount() < 100 {
+		t.Fatalf("only %d receipts in 60 s with byzantine nodes", nw.ackCount())
+	}
+	st := nw.assertSameChain(60 * time.Second)
+	t.Logf("with an equivocating leader and a garbage-sending node: %d receipts, %d blocks, view %d", nw.ackCount(), st.Height, st.View)
+	nw.stopAll()
+}

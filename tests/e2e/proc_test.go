@@ -18,7 +18,12 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 )
 
-var cocoBin string
+var (
+	cocoBin string
+	// byzBin is coco built with the `byzantine` tag: COCO_BYZANTINE makes
+	// it misbehave on the bus.
+	byzBin string
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "coco-e2e-bin")
@@ -30,6 +35,13 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building coco:", err)
+		os.Exit(1)
+	}
+	byzBin = filepath.Join(dir, "coco-byzantine")
+	build = exec.Command("go", "build", "-tags", "byzantine", "-o", byzBin, "github.com/cocoledger/coco/cmd/coco")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building coco (byzantine):", err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -72,12 +84,21 @@ func startDev(t *testing.T, dataDir string, extra ...string) *devNode {
 // if still running.
 func launch(t *testing.T, logPath string, args []string, bannerEnd func(line string) bool) *devNode {
 	t.Helper()
+	return launchWith(t, cocoBin, nil, logPath, args, bannerEnd)
+}
+
+// launchWith runs bin with extra environment variables.
+func launchWith(t *testing.T, bin string, env []string, logPath string, args []string, bannerEnd func(line string) bool) *devNode {
+	t.Helper()
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(logFile, "=== %s coco %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(args, " "))
-	cmd := exec.Command(cocoBin, args...)
+	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
