@@ -145,6 +145,7 @@ type Consensus struct {
 	opened      map[string]*openedProposal // proposal digest → verified contents
 	seen        map[string]uint64          // batch request id → block that ordered it
 	unordered   map[string]*ownBatch       // own batches not yet ordered, by request id
+	requests    chan forwarded             // batches forwarded by other nodes, to the pool
 	drops       int                        // bus messages dropped since lastDropLog
 	lastDropLog time.Time
 }
@@ -176,6 +177,7 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 		opened:    map[string]*openedProposal{},
 		seen:      map[string]uint64{},
 		unordered: map[string]*ownBatch{},
+		requests:  make(chan forwarded, 1024),
 	}
 	for _, p := range opts.Peers {
 		c.peers[p.ID] = p.Key
@@ -253,6 +255,7 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 	}
 	if opts.Transport != nil && len(c.ids) > 1 {
 		c.quit = make(chan struct{})
+		c.wg.Go(func() { c.handleRequests(c.quit) })
 		c.wg.Go(func() { c.catchUpWhenIdle(c.quit) })
 		c.wg.Go(func() { c.resendUnordered(c.quit) })
 	}

@@ -391,9 +391,33 @@ func (c *Consensus) onMessage(data []byte) {
 		}
 		c.bft.HandleMessage(env.From, &msg)
 	case kindRequest:
-		c.bft.HandleRequest(env.From, env.Payload)
+		// Handled on their own goroutine: SmartBFT blocks a request while
+		// the pool is full, and consensus messages on this subscription
+		// (heartbeats among them) must not wait behind it. A request
+		// dropped here is sent again by its origin.
+		select {
+		case c.requests <- forwarded{from: env.From, req: env.Payload}:
+		default:
+			c.dropped("dropping forwarded batch: request queue full", fmt.Errorf("from node %d", env.From))
+		}
 	default:
 		c.dropped("dropping bus message of unknown kind", fmt.Errorf("kind %d from node %d", env.Kind, env.From))
+	}
+}
+
+type forwarded struct {
+	from uint64
+	req  []byte
+}
+
+func (c *Consensus) handleRequests(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case f := <-c.requests:
+			c.bft.HandleRequest(f.from, f.req)
+		}
 	}
 }
 
