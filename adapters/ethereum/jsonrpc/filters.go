@@ -121,30 +121,24 @@ func (h *hub) loop(blocks chan chain.Event, pending chan []*types.Transaction) {
 // subscribeBlocks returns a channel of committed blocks, closed when the
 // listener falls too far behind or the server stops, and its cancel func.
 func (h *hub) subscribeBlocks() (<-chan chain.Event, func()) {
-	ch := make(chan chain.Event, listenerBuffer)
-	h.mu.Lock()
-	h.blocks[ch] = struct{}{}
-	h.mu.Unlock()
-	return ch, func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if _, ok := h.blocks[ch]; ok {
-			delete(h.blocks, ch)
-			close(ch)
-		}
-	}
+	return subscribe(&h.mu, h.blocks)
 }
 
+// subscribePending is subscribeBlocks for pending transactions.
 func (h *hub) subscribePending() (<-chan []*types.Transaction, func()) {
-	ch := make(chan []*types.Transaction, listenerBuffer)
-	h.mu.Lock()
-	h.pending[ch] = struct{}{}
-	h.mu.Unlock()
+	return subscribe(&h.mu, h.pending)
+}
+
+func subscribe[T any](mu *sync.Mutex, subs map[chan T]struct{}) (<-chan T, func()) {
+	ch := make(chan T, listenerBuffer)
+	mu.Lock()
+	subs[ch] = struct{}{}
+	mu.Unlock()
 	return ch, func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if _, ok := h.pending[ch]; ok {
-			delete(h.pending, ch)
+		mu.Lock()
+		defer mu.Unlock()
+		if _, ok := subs[ch]; ok {
+			delete(subs, ch)
 			close(ch)
 		}
 	}
