@@ -442,25 +442,10 @@ func (api *ethAPI) NewHeads(ctx context.Context) (*rpc.Subscription, error) {
 	if !ok {
 		return &rpc.Subscription{}, rpc.ErrNotificationsUnsupported
 	}
-	sub := notifier.CreateSubscription()
 	blocks, cancel := api.hub.subscribeBlocks()
-	go func() {
-		defer cancel()
-		for {
-			select {
-			case ev, ok := <-blocks:
-				if !ok {
-					return
-				}
-				if err := notifier.Notify(sub.ID, ev.Block.Header()); err != nil {
-					return
-				}
-			case <-sub.Err():
-				return
-			}
-		}
-	}()
-	return sub, nil
+	return notify(notifier, blocks, cancel, func(ev chain.Event) []any {
+		return []any{ev.Block.Header()}
+	}), nil
 }
 
 // Logs is eth_subscribe("logs", criteria): matching logs of new blocks,
@@ -473,27 +458,14 @@ func (api *ethAPI) Logs(ctx context.Context, crit filterCriteria) (*rpc.Subscrip
 	if err := normalizeLiveRange(&crit); err != nil {
 		return nil, err
 	}
-	sub := notifier.CreateSubscription()
 	blocks, cancel := api.hub.subscribeBlocks()
-	go func() {
-		defer cancel()
-		for {
-			select {
-			case ev, ok := <-blocks:
-				if !ok {
-					return
-				}
-				for _, l := range filterLogs(ev.Logs, crit.FromBlock, crit.ToBlock, crit.Addresses, crit.Topics) {
-					if err := notifier.Notify(sub.ID, l); err != nil {
-						return
-					}
-				}
-			case <-sub.Err():
-				return
-			}
+	return notify(notifier, blocks, cancel, func(ev chain.Event) []any {
+		var out []any
+		for _, l := range filterLogs(ev.Logs, crit.FromBlock, crit.ToBlock, crit.Addresses, crit.Topics) {
+			out = append(out, l)
 		}
-	}()
-	return sub, nil
+		return out
+	}), nil
 }
 
 // NewPendingTransactions is eth_subscribe("newPendingTransactions"[,
@@ -504,25 +476,35 @@ func (api *ethAPI) NewPendingTransactions(ctx context.Context, fullTx *bool) (*r
 		return &rpc.Subscription{}, rpc.ErrNotificationsUnsupported
 	}
 	full := fullTx != nil && *fullTx
-	sub := notifier.CreateSubscription()
 	pending, cancel := api.hub.subscribePending()
+	return notify(notifier, pending, cancel, func(txs []*types.Transaction) []any {
+		head := api.b.CurrentHeader()
+		out := make([]any, len(txs))
+		for i, tx := range txs {
+			if full {
+				out[i] = api.m.pendingTx(tx, head)
+			} else {
+				out[i] = tx.Hash()
+			}
+		}
+		return out
+	}), nil
+}
+
+// notify creates a subscription that sends what render makes of each value
+// from ch, until the client unsubscribes, a send fails or ch closes.
+func notify[T any](notifier *rpc.Notifier, ch <-chan T, cancel func(), render func(T) []any) *rpc.Subscription {
+	sub := notifier.CreateSubscription()
 	go func() {
 		defer cancel()
 		for {
 			select {
-			case txs, ok := <-pending:
+			case v, ok := <-ch:
 				if !ok {
 					return
 				}
-				head := api.b.CurrentHeader()
-				for _, tx := range txs {
-					var err error
-					if full {
-						err = notifier.Notify(sub.ID, api.m.pendingTx(tx, head))
-					} else {
-						err = notifier.Notify(sub.ID, tx.Hash())
-					}
-					if err != nil {
+				for _, msg := range render(v) {
+					if err := notifier.Notify(sub.ID, msg); err != nil {
 						return
 					}
 				}
@@ -531,5 +513,5 @@ func (api *ethAPI) NewPendingTransactions(ctx context.Context, fullTx *bool) (*r
 			}
 		}
 	}()
-	return sub, nil
+	return sub
 }
