@@ -240,6 +240,9 @@ func (c *Consensus) VerifyRequest(val []byte) (bft.RequestInfo, error) {
 	return bft.RequestInfo{ClientID: sb.ClientID(), ID: sb.ID()}, nil
 }
 
+// peerKey is the public key of consensus node id, nil if unknown.
+func (c *Consensus) peerKey(id uint64) ed25519.PublicKey { return c.peers[id] }
+
 // checkOrigin requires a batch to be signed by the consensus node it names,
 // so no node can spend another's sequence numbers.
 func (c *Consensus) checkOrigin(sb *types.SealedBatch) error {
@@ -377,7 +380,7 @@ func (c *Consensus) send(to uint64, kind uint8, payload []byte) {
 }
 
 func (c *Consensus) onMessage(data []byte) {
-	env, err := bridge.Open(data, c.opts.Self, func(id uint64) ed25519.PublicKey { return c.peers[id] })
+	env, err := bridge.Open(data, c.opts.Self, c.peerKey)
 	if err != nil {
 		c.dropped("dropping bus message", err)
 		return

@@ -37,7 +37,7 @@ type blocksRequest struct {
 // serveSync answers peers' height and block requests from the ledger; nil
 // means no answer.
 func (c *Consensus) serveSync(data []byte) []byte {
-	env, err := bridge.Open(data, c.opts.Self, func(id uint64) ed25519.PublicKey { return c.peers[id] })
+	env, err := bridge.Open(data, c.opts.Self, c.peerKey)
 	if err != nil {
 		c.log.Warn("dropping sync request", "err", err)
 		return nil
@@ -116,13 +116,8 @@ func (c *Consensus) catchUpWhenIdle(stop <-chan struct{}) {
 			continue
 		}
 		ahead := 0
-		for _, id := range c.ids {
-			if id == c.opts.Self {
-				continue
-			}
-			data, err := c.request(id, kindHeight, nil)
-			var h uint64
-			if err == nil && rlp.DecodeBytes(data, &h) == nil && h > head {
+		for _, p := range c.peerHeights() {
+			if p.height > head {
 				ahead++
 			}
 		}
@@ -134,11 +129,11 @@ func (c *Consensus) catchUpWhenIdle(stop <-chan struct{}) {
 	}
 }
 
-func (c *Consensus) syncFromPeers() {
-	if c.opts.Transport == nil || len(c.ids) == 1 {
-		return
-	}
-	type peerHeight struct{ id, height uint64 }
+type peerHeight struct{ id, height uint64 }
+
+// peerHeights asks every other node for its height; peers that do not
+// answer are left out.
+func (c *Consensus) peerHeights() []peerHeight {
 	var heights []peerHeight
 	for _, id := range c.ids {
 		if id == c.opts.Self {
@@ -153,6 +148,14 @@ func (c *Consensus) syncFromPeers() {
 			heights = append(heights, peerHeight{id, h})
 		}
 	}
+	return heights
+}
+
+func (c *Consensus) syncFromPeers() {
+	if c.opts.Transport == nil || len(c.ids) == 1 {
+		return
+	}
+	heights := c.peerHeights()
 	slices.SortFunc(heights, func(a, b peerHeight) int { return int(b.height) - int(a.height) })
 	start := c.opts.Chain.Head().Header.Number
 	for _, p := range heights {
