@@ -135,7 +135,7 @@ func TestSingleNodeOrdersExecutesAndRestarts(t *testing.T) {
 	if err := n2.Submit(types.Tx{Namespace: "test", Payload: []byte("after restart")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "tx after restart", func() bool { return app2.count() == 501 })
+	waitFor(t, "tx after restart", func() bool { return app2.count() == 501 && n2.Head().Header.HistorySize == 501 })
 	if n2.Head().Header.PrevStateRoots[0].Root != rootBefore {
 		t.Fatal("header does not carry the previous block's state root")
 	}
