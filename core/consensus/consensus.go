@@ -369,6 +369,9 @@ func (c *Consensus) resendUnordered(stop <-chan struct{}) {
 // Leader is the current leader's id, 0 when not running.
 func (c *Consensus) Leader() uint64 { return c.bft.GetLeaderID() }
 
+// View is SmartBFT's current view number.
+func (c *Consensus) View() uint64 { return c.bft.GetViewNumber() }
+
 func proposalOf(b *types.Block) bft.Proposal {
 	if b.Header.Number == 0 {
 		return bft.Proposal{}

@@ -391,6 +391,7 @@ func (n *Node) Status() Status {
 	}
 	if n.cons != nil {
 		s.Leader = n.cons.Leader()
+		s.View = n.cons.View()
 	}
 	if n.batcher != nil {
 		s.PendingTxs = n.batcher.Pending()

@@ -233,6 +233,9 @@ func (c *Controller) leaderID() uint64 {
 	return getLeaderID(c.getCurrentViewNumber(), c.N, c.NodesList, c.LeaderRotation, c.getCurrentDecisionsInView(), c.DecisionsPerLeader, c.blacklist())
 }
 
+// GetViewNumber returns the current view number (Coco addition).
+func (c *Controller) GetViewNumber() uint64 { return c.getCurrentViewNumber() }
+
 func (c *Controller) GetLeaderID() uint64 {
 	return c.leaderID()
 }

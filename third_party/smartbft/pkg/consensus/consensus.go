@@ -105,6 +105,16 @@ func (c *Consensus) GetLeaderID() uint64 {
 	return c.controller.GetLeaderID()
 }
 
+// GetViewNumber returns the current view number, or zero if Consensus is not
+// running. (Coco addition: operators want the live view, not the view of
+// the last decision.)
+func (c *Consensus) GetViewNumber() uint64 {
+	if atomic.LoadUint64(&c.running) == 0 {
+		return 0
+	}
+	return c.controller.GetViewNumber()
+}
+
 func (c *Consensus) Start() error {
 	if err := c.ValidateConfiguration(c.Comm.Nodes()); err != nil {
 		return fmt.Errorf("configuration is invalid: %w", err)
