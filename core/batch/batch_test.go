@@ -78,6 +78,51 @@ func TestOriginSignature(t *testing.T) {
 	}
 }
 
+func TestPublicTransactionsTravelInClearAndSigned(t *testing.T) {
+	k := testKeyring(t)
+	b := &types.Batch{Origin: 1, Seq: 3, Txs: []types.Tx{
+		{Namespace: types.GovNamespace, Payload: []byte("proposal one")},
+		{Namespace: "eth", Payload: []byte("secret payload")},
+		{Namespace: types.GovNamespace, Payload: []byte("ballot two")},
+	}}
+	sb, err := k.Seal(b, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sb.Public) != 2 || string(sb.Public[0].Payload) != "proposal one" || string(sb.Public[1].Payload) != "ballot two" {
+		t.Fatalf("public part %+v", sb.Public)
+	}
+	if bytes.Contains(sb.Ciphertext, []byte("proposal")) || bytes.Contains(types.EncodeSealedBatch(sb), []byte("secret payload")) {
+		t.Fatal("sealed and public parts mixed up")
+	}
+	got, err := k.Open(sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, tx := range got.Txs {
+		order = append(order, string(tx.Payload))
+	}
+	if fmt.Sprint(order) != "[secret payload proposal one ballot two]" {
+		t.Fatalf("opened order %v: want sealed first, then public in order", order)
+	}
+	pub := testKey.Public().(ed25519.PublicKey)
+	if err := VerifyOrigin(sb, pub); err != nil {
+		t.Fatal(err)
+	}
+	forged := *sb
+	forged.Public = []types.Tx{{Namespace: types.GovNamespace, Payload: []byte("forged")}}
+	if err := VerifyOrigin(&forged, pub); !errors.Is(err, ErrBadOrigin) {
+		t.Fatalf("changed public part kept the origin's signature: %v", err)
+	}
+	// A private namespace in clear is refused even when signed.
+	leaky := *sb
+	leaky.Public = []types.Tx{{Namespace: "eth", Payload: []byte("oops")}}
+	if _, err := k.Open(&leaky); !errors.Is(err, ErrUnsealable) {
+		t.Fatalf("private namespace in the public part: %v", err)
+	}
+}
+
 func TestRotationKeepsOldBatchesReadable(t *testing.T) {
 	k := testKeyring(t)
 	old, _ := k.Seal(&types.Batch{Origin: 1, Seq: 1}, testKey)

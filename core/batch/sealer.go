@@ -69,7 +69,21 @@ func (k *Keyring) Seal(b *types.Batch, key ed25519.PrivateKey) (*types.SealedBat
 	gen, aead := k.current, k.aeads[k.current]
 	k.mu.RUnlock()
 	sb := &types.SealedBatch{Origin: b.Origin, Seq: b.Seq, KeyGen: gen}
-	pt := types.EncodeBatch(b)
+	private := b
+	for i := range b.Txs {
+		if types.IsPublic(b.Txs[i].Namespace) {
+			sb.Public = append(sb.Public, b.Txs[i])
+		}
+	}
+	if len(sb.Public) > 0 {
+		private = &types.Batch{Origin: b.Origin, Seq: b.Seq, Txs: make([]types.Tx, 0, len(b.Txs)-len(sb.Public))}
+		for i := range b.Txs {
+			if !types.IsPublic(b.Txs[i].Namespace) {
+				private.Txs = append(private.Txs, b.Txs[i])
+			}
+		}
+	}
+	pt := types.EncodeBatch(private)
 	ct := make([]byte, aead.NonceSize(), aead.NonceSize()+len(pt)+aead.Overhead())
 	if _, err := rand.Read(ct); err != nil {
 		return nil, err
@@ -80,7 +94,9 @@ func (k *Keyring) Seal(b *types.Batch, key ed25519.PrivateKey) (*types.SealedBat
 }
 
 // Open decrypts and authenticates a sealed batch. The plaintext's origin and
-// sequence must match the authenticated clear ones.
+// sequence must match the authenticated clear ones. The batch's public
+// transactions follow its sealed ones; the origin's signature, checked
+// before Open, covers them.
 func (k *Keyring) Open(sb *types.SealedBatch) (*types.Batch, error) {
 	k.mu.RLock()
 	aead := k.aeads[sb.KeyGen]
@@ -103,5 +119,12 @@ func (k *Keyring) Open(sb *types.SealedBatch) (*types.Batch, error) {
 	if b.Origin != sb.Origin || b.Seq != sb.Seq {
 		return nil, fmt.Errorf("%w: batch header mismatch", ErrUnsealable)
 	}
+	for i := range sb.Public {
+		if !types.IsPublic(sb.Public[i].Namespace) {
+			// An honest origin never puts private data in clear.
+			return nil, fmt.Errorf("%w: namespace %q in the public part", ErrUnsealable, sb.Public[i].Namespace)
+		}
+	}
+	b.Txs = append(b.Txs, sb.Public...)
 	return b, nil
 }

@@ -43,6 +43,14 @@ type Tx struct {
 // commits to.
 func (t *Tx) Hash() Hash { return Sum([]byte(t.Namespace), []byte{0}, t.Payload) }
 
+// GovNamespace is the namespace of governance requests.
+const GovNamespace = "gov"
+
+// IsPublic reports whether a namespace's transactions travel and are stored
+// in clear: governance is public and signed so that every member and
+// auditor can check each step from the ledger alone.
+func IsPublic(namespace string) bool { return namespace == GovNamespace }
+
 // Batch is a plaintext batch of transactions built by one node's batcher.
 // It exists only inside the enclave; outside it travels as a SealedBatch.
 type Batch struct {
@@ -59,6 +67,10 @@ type SealedBatch struct {
 	Seq        uint64
 	KeyGen     uint64 // generation of the ledger secret that sealed it
 	Ciphertext []byte // nonce || AES-256-GCM ciphertext
+	// Public are the batch's transactions of public namespaces (see
+	// IsPublic), in clear so that anyone holding the ledger can audit them.
+	// They follow the sealed ones in ledger order.
+	Public []Tx
 	// Sig is the origin node's ed25519 signature over SigningBytes: every
 	// node holds the ledger secret, so the seal alone cannot tell which
 	// node built a batch.
@@ -67,7 +79,8 @@ type SealedBatch struct {
 
 // SigningBytes is what the origin node signs.
 func (b *SealedBatch) SigningBytes() []byte {
-	h := Sum(b.AD(), b.Ciphertext)
+	pub, _ := rlp.EncodeToBytes(b.Public)
+	h := Sum(b.AD(), b.Ciphertext, pub)
 	return append([]byte("coco/batch/v1:"), h[:]...)
 }
 
