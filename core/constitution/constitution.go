@@ -90,6 +90,14 @@ type Proposal struct {
 }
 
 // Input is everything the programs see. Ballots maps a member id to "accept" or "reject".
+//
+// CEL variables: proposal {id, proposer, actions: list of {name, args}}; action {name, args}
+// (validate only); ballots map(string, string); members list of {id, status, data}; nodes
+// list of {id, status, measurement}; params map(string, dyn), whose recovery_threshold is
+// always the constitution's RecoveryThreshold. Precomputed ints: active_members (members with
+// status "active"), accepts and rejects (ballots of active members only), trusted_nodes
+// (nodes with status "trusted"). Whole numbers in args, data and params are ints, whatever
+// their Go type (JSON's float64 and json.Number included); maps iterate in sorted key order.
 type Input struct {
 	Proposal Proposal
 	Ballots  map[string]string
