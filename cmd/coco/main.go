@@ -23,7 +23,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCmd(), nodeCmd(), networkCmd(), testnetCmd(), benchCmd(), versionCmd())
+	root.AddCommand(devCmd(), nodeCmd(), networkCmd(), testnetCmd(), keysCmd(), govCmd(), benchCmd(), versionCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "coco:", err)
 		os.Exit(1)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/cocoledger/coco/adapters/ethereum"
+	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/node"
 	"github.com/cocoledger/coco/enclave/virtual"
 	"github.com/cocoledger/coco/testnet/localnet"
@@ -95,12 +96,14 @@ func networkCmd() *cobra.Command {
 
 func networkGenesisCmd() *cobra.Command {
 	var (
-		infos   []string
-		out     string
-		name    string
-		trust   string
-		anyCode bool
-		eth     = ethereum.DefaultConfig()
+		infos            []string
+		members          []string
+		constitutionFile string
+		out              string
+		name             string
+		trust            string
+		anyCode          bool
+		eth              = ethereum.DefaultConfig()
 	)
 	cmd := &cobra.Command{
 		Use:   "genesis --node a/node.json --node b/node.json ... --out genesis.json",
@@ -125,6 +128,24 @@ node starts from. The allowed code measurement is the nodes' own unless
 					measurements = append(measurements, info.Evidence.Measurement)
 				}
 			}
+			if len(members) == 0 {
+				return fmt.Errorf("no --member given: a network needs at least one member to govern it (coco keys new member --out NAME)")
+			}
+			var governance gov.Genesis
+			for _, p := range members {
+				pem, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				governance.Members = append(governance.Members, string(pem))
+			}
+			if constitutionFile != "" {
+				src, err := readConstitution(constitutionFile)
+				if err != nil {
+					return err
+				}
+				governance.Constitution = src
+			}
 			ethGenesis, err := ethereum.GenesisApp(eth)
 			if err != nil {
 				return err
@@ -133,7 +154,7 @@ node starts from. The allowed code measurement is the nodes' own unless
 			if err != nil {
 				return err
 			}
-			g, err := node.NewGenesis(name, list, verifier, measurements, trust, map[string]json.RawMessage{"eth": ethGenesis})
+			g, err := node.NewGenesis(name, list, verifier, measurements, trust, governance, map[string]json.RawMessage{"eth": ethGenesis})
 			if err != nil {
 				return err
 			}
@@ -146,6 +167,8 @@ node starts from. The allowed code measurement is the nodes' own unless
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&infos, "node", nil, "a node's node.json (repeat; order gives consensus ids 1..n)")
+	f.StringArrayVar(&members, "member", nil, "a founding member's public file, name.pem (repeat)")
+	f.StringVar(&constitutionFile, "constitution", "", "constitution JSON {validate, resolve, recovery_threshold} (default: majority, unanimity to change it)")
 	f.StringVar(&out, "out", "genesis.json", "where to write the genesis file")
 	f.StringVar(&name, "network", "coco", "network name")
 	f.StringVar(&trust, "trust-model", node.TrustBFT, "bft (replicas re-verify signatures) or tee (trust attested ingress)")
@@ -188,6 +211,7 @@ func testnetCmd() *cobra.Command {
 	f.IntVar(&o.BusPort, "bus-port", o.BusPort, "NATS client port of node 0 (node i: +i)")
 	f.IntVar(&o.ClusterPort, "cluster-port", o.ClusterPort, "NATS route port of node 0 (node i: +i)")
 	f.BoolVar(&o.PinMeasurement, "pin-measurement", false, "allow only this build's code measurement")
+	f.IntVar(&o.Members, "members", o.Members, "founding members to create (keys under DIR/members)")
 	f.Uint64Var(&eth.ChainID, "chain-id", eth.ChainID, "Ethereum chain id")
 	cmd.AddCommand(initCmd)
 	return cmd

@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
 	"github.com/cocoledger/coco/adapters/ethereum"
 	"github.com/cocoledger/coco/bridge"
 	"github.com/cocoledger/coco/core/consensus"
+	"github.com/cocoledger/coco/core/govapi"
 	"github.com/cocoledger/coco/core/node"
 	"github.com/cocoledger/coco/enclave/virtual"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -99,6 +101,7 @@ func runNode(ctx context.Context, cfg Config, opts runOptions, out io.Writer) er
 	extra := map[string]http.Handler{
 		"/status":  statusHandler(n, eth, bus),
 		"/metrics": promhttp.Handler(),
+		"/gov/":    govapi.New(n, g.Network),
 	}
 	if opts.pprof {
 		extra["/debug/pprof/"] = http.HandlerFunc(pprof.Index)
@@ -170,6 +173,7 @@ func printBanner(out io.Writer, cfg Config, n *node.Node, eth *ethereum.Service,
 	fmt.Fprintf(&b, " Trust model     %s\n", st.TrustModel)
 	fmt.Fprintln(&b, line)
 	if dev {
+		fmt.Fprintf(&b, " Dev member      %s (coco gov --as %s ...)\n", filepath.Join(cfg.Node.DataDir, "member.pem"), filepath.Join(cfg.Node.DataDir, "member"))
 		fmt.Fprintf(&b, " Dev accounts (mnemonic %q), %d ETH each at genesis:\n", cfg.Eth.DevMnemonic, cfg.Eth.DevBalanceETH)
 		for i, k := range eth.DevKeys {
 			fmt.Fprintf(&b, " (%d) %s  key %s\n", i, crypto.PubkeyToAddress(k.PublicKey), hexutil.Encode(crypto.FromECDSA(k)))

@@ -1,6 +1,9 @@
 package node
 
-import "github.com/cocoledger/coco/core/types"
+import (
+	"github.com/cocoledger/coco/core/gov"
+	"github.com/cocoledger/coco/core/types"
+)
 
 // App executes the transactions of one namespace. Adapters implement it; the
 // node calls it for every decided block, in order, on every replica.
@@ -36,3 +39,10 @@ type ExecBlock struct {
 type Submitter interface {
 	Submit(tx types.Tx) error
 }
+
+// govApp runs governance as the node's first application.
+type govApp struct{ *gov.Gov }
+
+func (govApp) Namespace() string { return types.GovNamespace }
+
+func (a govApp) Execute(b *ExecBlock) (types.Hash, error) { return a.Gov.Execute(b.Number, b.Txs) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hpke"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/types"
 	"github.com/cocoledger/coco/enclave"
 )
@@ -37,6 +39,9 @@ type Genesis struct {
 	// Measurements are the code measurements allowed to run a node.
 	Measurements []HexBytes    `json:"allowed_measurements"`
 	Nodes        []GenesisNode `json:"nodes"`
+	// Governance names the founding members, the constitution and the
+	// network parameters.
+	Governance gov.Genesis `json:"governance"`
 	// Apps holds each application's genesis configuration by namespace.
 	Apps map[string]json.RawMessage `json:"apps"`
 }
@@ -54,8 +59,11 @@ type GenesisNode struct {
 // their evidence. It creates the ledger secret, encrypts it to each node and
 // forgets it: the party running the ceremony holds it only in memory, for
 // the duration of this call.
-func NewGenesis(network string, infos []*Info, v enclave.Verifier, measurements [][]byte, trust string, apps map[string]json.RawMessage) (*Genesis, error) {
-	g := &Genesis{Network: network, TimeMs: uint64(time.Now().UnixMilli()), TrustModel: trust, Apps: apps}
+func NewGenesis(network string, infos []*Info, v enclave.Verifier, measurements [][]byte, trust string, governance gov.Genesis, apps map[string]json.RawMessage) (*Genesis, error) {
+	if governance.Params == (gov.Params{}) {
+		governance.Params = gov.DefaultParams(trust, len(infos))
+	}
+	g := &Genesis{Network: network, TimeMs: uint64(time.Now().UnixMilli()), TrustModel: trust, Governance: governance, Apps: apps}
 	for _, m := range measurements {
 		g.Measurements = append(g.Measurements, m)
 	}
@@ -92,6 +100,11 @@ func (g *Genesis) Validate(v enclave.Verifier) error {
 		return fmt.Errorf("%w: trust model %q (want %s or %s)", ErrGenesis, g.TrustModel, TrustBFT, TrustTEE)
 	case len(g.Nodes) == 0:
 		return fmt.Errorf("%w: no nodes", ErrGenesis)
+	case g.Governance.Params.TrustModel != g.TrustModel:
+		return fmt.Errorf("%w: governance parameters say trust model %q, the network %q", ErrGenesis, g.Governance.Params.TrustModel, g.TrustModel)
+	}
+	if err := g.Governance.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrGenesis, err)
 	}
 	// No listed measurement allows any code: development networks only,
 	// where every rebuild changes the measurement.
@@ -173,11 +186,58 @@ func DevGenesis(dataDir string, enc enclave.Enclave, apps map[string]json.RawMes
 	if err != nil {
 		return nil, err
 	}
-	g, err := NewGenesis("dev", []*Info{info}, enc, nil, TrustTEE, apps)
+	member, err := devMember(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	g, err := NewGenesis("dev", []*Info{info}, enc, nil, TrustTEE, gov.Genesis{Members: []string{string(member.PEM())}}, apps)
 	if err != nil {
 		return nil, err
 	}
 	return g, SaveGenesis(path, g)
+}
+
+// DevMemberFiles are the dev network's one member's public and private
+// files, in the data directory.
+const (
+	DevMemberPublic  = "member.pem"
+	DevMemberPrivate = "member.key"
+)
+
+// devMember creates the dev network's member. Its key is a development
+// convenience like the funded dev accounts: kept in the clear, 0600.
+func devMember(dataDir string) (*gov.MemberKey, error) {
+	k, err := gov.NewMemberKey("dev-member")
+	if err != nil {
+		return nil, err
+	}
+	priv, err := k.PrivatePEM()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, DevMemberPrivate), priv, 0o600); err != nil {
+		return nil, err
+	}
+	return k, os.WriteFile(filepath.Join(dataDir, DevMemberPublic), k.PEM(), 0o644)
+}
+
+// govGenesis completes the governance section with the genesis nodes, all
+// trusted, and the allowed measurements.
+func govGenesis(g *Genesis) *gov.Genesis {
+	gg := g.Governance
+	gg.Nodes = nil
+	for _, n := range g.Nodes {
+		row := gov.Node{ID: n.NodeID, ConsensusID: n.ID, Status: gov.NodeTrusted}
+		if n.Evidence != nil {
+			row.Measurement = hex.EncodeToString(n.Evidence.Measurement)
+		}
+		gg.Nodes = append(gg.Nodes, row)
+	}
+	gg.Measurements = nil
+	for _, m := range g.Measurements {
+		gg.Measurements = append(gg.Measurements, hex.EncodeToString(m))
+	}
+	return &gg
 }
 
 // SaveGenesis writes the document to path.

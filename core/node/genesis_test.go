@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/enclave"
 	"github.com/cocoledger/coco/enclave/virtual"
 )
@@ -34,16 +35,16 @@ func TestGenesisRefusesBadEvidence(t *testing.T) {
 
 	swapped := *b
 	swapped.EncryptionKey = a.EncryptionKey // evidence no longer matches the keys
-	if _, err := NewGenesis("n", []*Info{a, &swapped}, v, nil, TrustBFT, nil); !errors.Is(err, enclave.ErrEvidence) {
+	if _, err := NewGenesis("n", []*Info{a, &swapped}, v, nil, TrustBFT, testGov(t, TrustBFT), nil); !errors.Is(err, enclave.ErrEvidence) {
 		t.Fatalf("evidence over other keys: %v", err)
 	}
-	if _, err := NewGenesis("n", []*Info{a, b}, v, [][]byte{[]byte("other code")}, TrustBFT, nil); !errors.Is(err, enclave.ErrMeasurementNotAllowed) {
+	if _, err := NewGenesis("n", []*Info{a, b}, v, [][]byte{[]byte("other code")}, TrustBFT, testGov(t, TrustBFT), nil); !errors.Is(err, enclave.ErrMeasurementNotAllowed) {
 		t.Fatalf("disallowed measurement: %v", err)
 	}
-	if _, err := NewGenesis("n", []*Info{a, a}, v, nil, TrustBFT, nil); !errors.Is(err, ErrGenesis) {
+	if _, err := NewGenesis("n", []*Info{a, a}, v, nil, TrustBFT, testGov(t, TrustBFT), nil); !errors.Is(err, ErrGenesis) {
 		t.Fatalf("duplicate node: %v", err)
 	}
-	if _, err := NewGenesis("n", []*Info{a}, v, nil, "trust-me", nil); !errors.Is(err, ErrGenesis) {
+	if _, err := NewGenesis("n", []*Info{a}, v, nil, "trust-me", testGov(t, "trust-me"), nil); !errors.Is(err, ErrGenesis) {
 		t.Fatalf("unknown trust model: %v", err)
 	}
 }
@@ -52,7 +53,7 @@ func TestGenesisSecretAndMembership(t *testing.T) {
 	dirA, a := newInfo(t)
 	dirOut, _ := newInfo(t)
 	v, _ := virtual.New(bytes.Repeat([]byte{1}, 32))
-	g, err := NewGenesis("n", []*Info{a}, v, nil, TrustTEE, nil)
+	g, err := NewGenesis("n", []*Info{a}, v, nil, TrustTEE, testGov(t, TrustTEE), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestGenesisSecretAndMembership(t *testing.T) {
 	n.Stop()
 
 	// Its data directory refuses another network's genesis.
-	other, _ := NewGenesis("other", []*Info{a}, v, nil, TrustTEE, nil)
+	other, _ := NewGenesis("other", []*Info{a}, v, nil, TrustTEE, testGov(t, TrustTEE), nil)
 	os.Remove(filepath.Join(dirA, ledgerSecretFile))
 	if _, err := Open(testConfig(dirA), encA, other, slog.New(slog.DiscardHandler)); !errors.Is(err, ErrGenesis) {
 		t.Fatalf("opened a data dir with another network's genesis: %v", err)
@@ -94,4 +95,13 @@ func TestGenesisSecretAndMembership(t *testing.T) {
 	if _, err := LoadGenesis(path); !errors.Is(err, ErrGenesis) {
 		t.Fatalf("edited genesis accepted: %v", err)
 	}
+}
+
+// testGov is a governance section with one fresh member.
+func testGov(t testing.TB, trust string) gov.Genesis {
+	k, err := gov.NewMemberKey("tester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gov.Genesis{Members: []string{string(k.PEM())}, Params: gov.DefaultParams(trust, 1)}
 }

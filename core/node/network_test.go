@@ -55,7 +55,7 @@ func newTestNet(t *testing.T, n int, trust string) *testNet {
 		tn.dirs = append(tn.dirs, dir)
 	}
 	enc, _ := virtual.New(bytes.Repeat([]byte{1}, 32))
-	tn.g, err = NewGenesis("test", infos, enc, [][]byte{enc.Measurement()}, trust, nil)
+	tn.g, err = NewGenesis("test", infos, enc, [][]byte{enc.Measurement()}, trust, testGov(t, trust), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cocoledger/coco/core/batch"
 	"github.com/cocoledger/coco/core/consensus"
+	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/ledger"
 	"github.com/cocoledger/coco/core/state"
 	"github.com/cocoledger/coco/core/types"
@@ -83,6 +84,7 @@ type Node struct {
 	ledger  *ledger.Ledger
 	keys    *batch.Keyring
 
+	gov     *gov.Gov
 	apps    []App
 	batcher *batch.Batcher
 	// WrapTransport, if set before Start, decorates the bus transport
@@ -146,6 +148,10 @@ func open(cfg Config, enc enclave.Enclave, g *Genesis, id *Identity, self uint64
 		return nil, err
 	}
 	n := &Node{cfg: cfg, enc: enc, id: id, self: self, genesis: g, log: log, db: db, ledger: l, keys: keys}
+	if n.gov, err = gov.Open(db.Namespace(types.GovNamespace), g.Network, govGenesis(g), log); err != nil {
+		return nil, err
+	}
+	n.apps = []App{govApp{n.gov}}
 	genesis := g.Block(ledger.EmptyRoot)
 	if l.Head() == nil {
 		if err := l.Append(genesis, nil); err != nil {
@@ -193,6 +199,9 @@ func (n *Node) Identity() *Identity { return n.id }
 
 // Genesis is the network's genesis document.
 func (n *Node) Genesis() *Genesis { return n.genesis }
+
+// Gov is the node's governance state.
+func (n *Node) Gov() *gov.Gov { return n.gov }
 
 // Register adds an application. Call before Start.
 func (n *Node) Register(app App) { n.apps = append(n.apps, app) }
@@ -280,7 +289,7 @@ func (n *Node) replay() error {
 // application verifies those signatures itself.
 func (n *Node) execBlock(b *types.Block, batches []*types.Batch, ns string) *ExecBlock {
 	eb := &ExecBlock{Number: b.Header.Number, TimeMs: b.Header.TimeMs, Hash: b.Header.Hash()}
-	reverify := n.genesis.TrustModel == TrustBFT
+	reverify := n.gov.Params().TrustModel == TrustBFT
 	for _, bt := range batches {
 		for _, tx := range bt.Txs {
 			if tx.Namespace != ns {
@@ -380,7 +389,7 @@ func (n *Node) Status() Status {
 		Network:     n.genesis.Network,
 		ID:          n.self,
 		Nodes:       len(n.genesis.Nodes),
-		TrustModel:  n.genesis.TrustModel,
+		TrustModel:  n.gov.Params().TrustModel,
 		View:        viewOf(head),
 		NodeID:      n.id.NodeID(),
 		Height:      head.Header.Number,

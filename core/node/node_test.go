@@ -136,7 +136,8 @@ func TestSingleNodeOrdersExecutesAndRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "tx after restart", func() bool { return app2.count() == 501 && n2.Head().Header.HistorySize == 501 })
-	if n2.Head().Header.PrevStateRoots[0].Root != rootBefore {
+	roots := n2.Head().Header.PrevStateRoots
+	if len(roots) != 2 || roots[0].Namespace != types.GovNamespace || roots[1].Namespace != "test" || roots[1].Root != rootBefore {
 		t.Fatal("header does not carry the previous block's state root")
 	}
 }

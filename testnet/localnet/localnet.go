@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/node"
 	"github.com/cocoledger/coco/enclave/virtual"
 )
@@ -28,13 +29,16 @@ type Options struct {
 	PinMeasurement bool
 	// Apps are the applications' genesis sections.
 	Apps map[string]json.RawMessage
+	// Members is how many founding members to create (keys under
+	// Dir/members).
+	Members int
 }
 
 // DefaultOptions is four nodes on 127.0.0.1: RPC 8545.., NATS 4222..,
 // routes 6222...
 func DefaultOptions() Options {
 	return Options{
-		Dir: ".coco/testnet", Nodes: 4, Network: "testnet", TrustModel: node.TrustBFT,
+		Dir: ".coco/testnet", Nodes: 4, Members: 3, Network: "testnet", TrustModel: node.TrustBFT,
 		Host: "127.0.0.1", RPCPort: 8545, BusPort: 4222, ClusterPort: 6222,
 	}
 }
@@ -44,6 +48,12 @@ var ErrExists = errors.New("testnet directory already holds a network")
 
 // NodeDir is node i's data directory.
 func NodeDir(dir string, i int) string { return filepath.Join(dir, fmt.Sprintf("node%d", i)) }
+
+// MemberFiles are member i's public and private files.
+func MemberFiles(dir string, i int) (public, private string) {
+	base := filepath.Join(dir, "members", fmt.Sprintf("member%d", i))
+	return base + ".pem", base + ".key"
+}
 
 // ConfigPath is node i's configuration file.
 func ConfigPath(dir string, i int) string { return filepath.Join(NodeDir(dir, i), "config.yaml") }
@@ -86,7 +96,32 @@ func Init(o Options) (*node.Genesis, error) {
 			measurements = append(measurements, info.Evidence.Measurement)
 		}
 	}
-	g, err := node.NewGenesis(o.Network, infos, verifier, measurements, o.TrustModel, o.Apps)
+	if o.Members < 1 {
+		return nil, fmt.Errorf("testnet: %d members: a network needs at least one", o.Members)
+	}
+	var governance gov.Genesis
+	if err := os.MkdirAll(filepath.Join(o.Dir, "members"), 0o700); err != nil {
+		return nil, err
+	}
+	for i := range o.Members {
+		k, err := gov.NewMemberKey(fmt.Sprintf("member%d", i))
+		if err != nil {
+			return nil, err
+		}
+		priv, err := k.PrivatePEM()
+		if err != nil {
+			return nil, err
+		}
+		pub, privPath := MemberFiles(o.Dir, i)
+		if err := os.WriteFile(privPath, priv, 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(pub, k.PEM(), 0o644); err != nil {
+			return nil, err
+		}
+		governance.Members = append(governance.Members, string(k.PEM()))
+	}
+	g, err := node.NewGenesis(o.Network, infos, verifier, measurements, o.TrustModel, governance, o.Apps)
 	if err != nil {
 		return nil, err
 	}

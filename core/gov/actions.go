@@ -1,0 +1,280 @@
+package gov
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/cocoledger/coco/core/constitution"
+)
+
+// Action names.
+const (
+	ActionAddMember          = "add_member"
+	ActionRemoveMember       = "remove_member"
+	ActionTrustNode          = "trust_node"
+	ActionRetireNode         = "retire_node"
+	ActionAllowMeasurement   = "allow_measurement"
+	ActionRevokeMeasurement  = "revoke_measurement"
+	ActionRotateLedgerSecret = "rotate_ledger_secret"
+	ActionSetConstitution    = "set_constitution"
+	ActionSetParams          = "set_params"
+	ActionSetUser            = "set_user"
+	ActionRemoveUser         = "remove_user"
+	ActionOpenNetwork        = "open_network"
+)
+
+// Arguments of the actions that take any.
+type (
+	AddMemberArgs struct {
+		Member string         `json:"member"` // the member's public file (PEM)
+		Data   map[string]any `json:"data,omitempty"`
+	}
+	MemberArgs struct {
+		Member string `json:"member_id"`
+	}
+	NodeArgs struct {
+		Node string `json:"node_id"`
+	}
+	MeasurementArgs struct {
+		Measurement string `json:"measurement"` // hex
+	}
+	UserArgs struct {
+		User  string   `json:"user_id"`
+		Roles []string `json:"roles,omitempty"`
+	}
+)
+
+// decodeArgs parses an action's arguments strictly: a misspelt field is an
+// error, not a silent default.
+func decodeArgs(a Action, v any) error {
+	if len(a.Args) == 0 {
+		return fmt.Errorf("missing arguments")
+	}
+	d := json.NewDecoder(bytes.NewReader(a.Args))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return fmt.Errorf("arguments: %v", err)
+	}
+	return nil
+}
+
+// validate checks an action's arguments against the tables: the rules the
+// constitution cannot lift. It changes nothing.
+func (g *Gov) validate(t *tables, a Action) error {
+	switch a.Name {
+	case ActionAddMember:
+		var args AddMemberArgs
+		if err := decodeArgs(a, &args); err != nil {
+			return err
+		}
+		pub, err := ParseMemberPublic([]byte(args.Member))
+		if err != nil {
+			return err
+		}
+		if m := t.members[pub.ID()]; m != nil && m.Status == MemberActive {
+			return fmt.Errorf("%s (%s) is already an active member", pub.Name(), short(pub.ID()))
+		}
+	case ActionRemoveMember:
+		var args MemberArgs
+		if err := decodeArgs(a, &args); err != nil {
+			return err
+		}
+		if m := t.members[args.Member]; m == nil || m.Status != MemberActive {
+			return fmt.Errorf("%s is not an active member", short(args.Member))
+		}
+		if len(t.activeMembers()) == 1 {
+			return fmt.Errorf("cannot remove the last active member")
+		}
+	case ActionAllowMeasurement, ActionRevokeMeasurement:
+		var args MeasurementArgs
+		if err := decodeArgs(a, &args); err != nil {
+			return err
+		}
+		if b, err := hex.DecodeString(args.Measurement); err != nil || len(b) == 0 {
+			return fmt.Errorf("measurement %q is not hex", args.Measurement)
+		}
+		if a.Name == ActionRevokeMeasurement && !t.measurements[args.Measurement] {
+			return fmt.Errorf("measurement %s is not allowed, nothing to revoke", args.Measurement)
+		}
+	case ActionSetConstitution:
+		if _, err := compileConstitution(a.Args); err != nil {
+			return err
+		}
+	case ActionSetParams:
+		if _, err := mergeParams(t.params, a.Args); err != nil {
+			return err
+		}
+	case ActionSetUser, ActionRemoveUser:
+		var args UserArgs
+		if err := decodeArgs(a, &args); err != nil {
+			return err
+		}
+		if args.User == "" {
+			return fmt.Errorf("user_id is empty")
+		}
+		if a.Name == ActionRemoveUser && t.users[args.User] == nil {
+			return fmt.Errorf("no user %s", args.User)
+		}
+	case ActionOpenNetwork:
+		if t.params.Open {
+			return fmt.Errorf("the network is already open")
+		}
+	case ActionTrustNode, ActionRetireNode, ActionRotateLedgerSecret:
+		// These need the node to reconfigure consensus and re-key; until it
+		// can, accepting them would record changes that do not happen.
+		return fmt.Errorf("%s: %w yet", a.Name, ErrUnsupported)
+	default:
+		return fmt.Errorf("unknown action %q", a.Name)
+	}
+	return nil
+}
+
+// execute applies a validated action to t.
+func (g *Gov) execute(t *tables, a Action) error {
+	switch a.Name {
+	case ActionAddMember:
+		var args AddMemberArgs
+		if err := decodeArgs(a, &args); err != nil {
+			return err
+		}
+		pub, err := ParseMemberPublic([]byte(args.Member))
+		if err != nil {
+			return err
+		}
+		t.members[pub.ID()] = memberRow(pub, args.Data)
+		t.dirty[keyMember+pub.ID()] = true
+	case ActionRemoveMember:
+		var args MemberArgs
+		if err := decodeArgs(a, &args); err != nil {
+			return err
+		}
+		t.members[args.Member].Status = MemberRemoved
+		t.dirty[keyMember+args.Member] = true
+	case ActionAllowMeasurement, ActionRevokeMeasurement:
+		var args MeasurementArgs
+		if err := decodeArgs(a, &args); err != nil {
+			return err
+		}
+		if a.Name == ActionAllowMeasurement {
+			t.measurements[args.Measurement] = true
+		} else {
+			delete(t.measurements, args.Measurement)
+		}
+		t.dirty[keyMeasurement+args.Measurement] = true
+	case ActionSetConstitution:
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, a.Args); err != nil {
+			return err
+		}
+		t.constitution = compact.Bytes()
+		t.dirty[keyConstitution] = true
+	case ActionSetParams:
+		p, err := mergeParams(t.params, a.Args)
+		if err != nil {
+			return err
+		}
+		t.params = p
+		t.dirty[keyParams] = true
+	case ActionSetUser:
+		var args UserArgs
+		if err := decodeArgs(a, &args); err != nil {
+			return err
+		}
+		t.users[args.User] = &User{ID: args.User, Roles: args.Roles}
+		t.dirty[keyUser+args.User] = true
+	case ActionRemoveUser:
+		var args UserArgs
+		if err := decodeArgs(a, &args); err != nil {
+			return err
+		}
+		delete(t.users, args.User)
+		t.dirty[keyUser+args.User] = true
+	case ActionOpenNetwork:
+		t.params.Open = true
+		t.dirty[keyParams] = true
+	default:
+		return fmt.Errorf("unknown action %q", a.Name)
+	}
+	return nil
+}
+
+// mergeParams applies a set_params argument object: only the keys named
+// change. Open is changed by open_network only.
+func mergeParams(p Params, args json.RawMessage) (Params, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(args, &fields); err != nil || len(fields) == 0 {
+		return p, fmt.Errorf("set_params wants an object of parameters")
+	}
+	for k, v := range fields {
+		var err error
+		switch k {
+		case "trust_model":
+			err = json.Unmarshal(v, &p.TrustModel)
+			if err == nil && p.TrustModel != "bft" && p.TrustModel != "tee" {
+				err = fmt.Errorf("trust_model %q, want bft or tee", p.TrustModel)
+			}
+		case "min_nodes":
+			err = json.Unmarshal(v, &p.MinNodes)
+			if err == nil && p.MinNodes < 1 {
+				err = fmt.Errorf("min_nodes %d, want at least 1", p.MinNodes)
+			}
+		case "request_max_age":
+			err = json.Unmarshal(v, &p.RequestMaxAge)
+		default:
+			err = fmt.Errorf("unknown parameter %q (known: min_nodes, request_max_age, trust_model)", k)
+		}
+		if err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+func memberRow(pub *MemberPublic, data map[string]any) *Member {
+	return &Member{
+		ID: pub.ID(), Name: pub.Name(), Status: MemberActive, Data: data,
+		Cert:          string(pem.EncodeToMemory(&pem.Block{Type: pemCertificate, Bytes: pub.Cert.Raw})),
+		EncryptionKey: pub.EncryptionKey.Bytes(),
+	}
+}
+
+// memberPEM rebuilds a member's public file from its row.
+func memberPEM(m *Member) []byte {
+	return append([]byte(m.Cert), pem.EncodeToMemory(&pem.Block{Type: pemEncryptionKey, Bytes: m.EncryptionKey})...)
+}
+
+// input is what the constitution sees of a proposal and the tables.
+func (g *Gov) input(p *Proposal) constitution.Input {
+	in := constitution.Input{
+		Proposal: constitution.Proposal{ID: p.ID, Proposer: p.Proposer},
+		Ballots:  maps.Clone(p.Ballots),
+	}
+	for _, a := range p.Actions {
+		in.Proposal.Actions = append(in.Proposal.Actions, constitutionAction(a))
+	}
+	for _, id := range slices.Sorted(maps.Keys(g.t.members)) {
+		m := g.t.members[id]
+		in.Members = append(in.Members, constitution.Member{ID: m.ID, Status: m.Status, Data: m.Data})
+	}
+	for _, id := range slices.Sorted(maps.Keys(g.t.nodes)) {
+		n := g.t.nodes[id]
+		in.Nodes = append(in.Nodes, constitution.Node{ID: n.ID, Status: n.Status, Measurement: n.Measurement})
+	}
+	var params map[string]any
+	b, _ := json.Marshal(g.t.params)
+	_ = json.Unmarshal(b, &params)
+	params["recovery_threshold"] = g.constitution.Source().RecoveryThreshold
+	in.Params = params
+	return in
+}
+
+func constitutionAction(a Action) constitution.Action {
+	var args map[string]any
+	_ = json.Unmarshal(a.Args, &args) // validated before; nil args are fine
+	return constitution.Action{Name: a.Name, Args: args}
+}

@@ -1,0 +1,446 @@
+package gov
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cocoledger/coco/core/constitution"
+	"github.com/cocoledger/coco/core/state"
+	"github.com/cocoledger/coco/core/types"
+)
+
+var (
+	// ErrRefused marks a request that was ordered but refused; nothing it
+	// asked for was applied. The wrapped reason is shown to the member.
+	ErrRefused = errors.New("refused")
+	// ErrUnsupported marks an action this version cannot apply yet.
+	ErrUnsupported = errors.New("not supported by this version")
+	// ErrNotFound marks an unknown proposal, member or result.
+	ErrNotFound = errors.New("not found")
+	// ErrReplayed marks a request that was already ordered once.
+	ErrReplayed = errors.New("request already ordered")
+)
+
+// Result is what became of one signed request, stored under its id.
+type Result struct {
+	ID       string `json:"id"` // the request's id
+	Kind     string `json:"kind"`
+	Member   string `json:"member"`
+	Block    uint64 `json:"block"`
+	Applied  bool   `json:"applied"`
+	Reason   string `json:"reason,omitempty"` // why it was refused
+	Proposal string `json:"proposal,omitempty"`
+	// State is the proposal's state after the request.
+	State string `json:"state,omitempty"`
+}
+
+// Gov is the governance state machine of one node. Execute applies ordered
+// requests; the read methods serve the HTTP API and the node.
+type Gov struct {
+	store   *state.Store
+	network string
+	log     *slog.Logger
+
+	mu           sync.RWMutex
+	t            *tables
+	constitution *constitution.Constitution
+	height       uint64
+	root         types.Hash
+	results      map[string]*Result // this block's, until written
+	listeners    []func(*Result)
+}
+
+// Open loads the governance tables from store, or initialises them from
+// genesis on first start.
+func Open(store *state.Store, network string, g *Genesis, log *slog.Logger) (*Gov, error) {
+	gv := &Gov{store: store, network: network, log: log, t: newTables(), results: map[string]*Result{}}
+	height, err := store.Get([]byte(keyHeight))
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		if err := gv.initGenesis(g); err != nil {
+			return nil, err
+		}
+		return gv, nil
+	case err != nil:
+		return nil, fmt.Errorf("gov: %w", err)
+	}
+	if len(height) != 8 {
+		return nil, fmt.Errorf("gov: height has %d bytes: %w", len(height), state.ErrCorrupt)
+	}
+	gv.height = binary.BigEndian.Uint64(height)
+	root, err := store.Get([]byte(keyRoot))
+	if err != nil || len(root) != len(gv.root) {
+		return nil, fmt.Errorf("gov: root: %v: %w", err, state.ErrCorrupt)
+	}
+	copy(gv.root[:], root)
+	if err := gv.load(); err != nil {
+		return nil, err
+	}
+	return gv, nil
+}
+
+func (g *Gov) load() error {
+	it := g.store.NewIterator(nil, nil)
+	defer it.Release()
+	for it.Next() {
+		key, val := string(it.Key()), it.Value()
+		var err error
+		switch {
+		case key == keyConstitution:
+			g.t.constitution = append(json.RawMessage(nil), val...)
+		case key == keyParams:
+			err = json.Unmarshal(val, &g.t.params)
+		case strings.HasPrefix(key, keyMember):
+			err = loadRow(g.t.members, key[len(keyMember):], val)
+		case strings.HasPrefix(key, keyNode):
+			err = loadRow(g.t.nodes, key[len(keyNode):], val)
+		case strings.HasPrefix(key, keyMeasurement):
+			g.t.measurements[key[len(keyMeasurement):]] = true
+		case strings.HasPrefix(key, keyUser):
+			err = loadRow(g.t.users, key[len(keyUser):], val)
+		case strings.HasPrefix(key, keyProposal):
+			err = loadRow(g.t.proposals, key[len(keyProposal):], val)
+		}
+		if err != nil {
+			return fmt.Errorf("gov: load %s: %w", key, err)
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("gov: load: %w", err)
+	}
+	c, err := compileConstitution(g.t.constitution)
+	if err != nil {
+		return fmt.Errorf("gov: stored constitution: %w", err)
+	}
+	g.constitution = c
+	return nil
+}
+
+func loadRow[T any](m map[string]*T, id string, val []byte) error {
+	var row T
+	if err := json.Unmarshal(val, &row); err != nil {
+		return err
+	}
+	m[id] = &row
+	return nil
+}
+
+func compileConstitution(src json.RawMessage) (*constitution.Constitution, error) {
+	var s constitution.Source
+	if err := json.Unmarshal(src, &s); err != nil {
+		return nil, fmt.Errorf("%w: %v", constitution.ErrInvalid, err)
+	}
+	return constitution.Compile(s)
+}
+
+// Height is the last block whose governance requests are applied.
+func (g *Gov) Height() uint64 {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.height
+}
+
+// Root is a digest of every governance change up to Height: each block
+// with changes folds its sorted changed rows into the previous root.
+func (g *Gov) Root() types.Hash {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.root
+}
+
+// OnResult registers a function called with every request's result, after
+// the block that ordered it is written. It must not block.
+func (g *Gov) OnResult(f func(*Result)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.listeners = append(g.listeners, f)
+}
+
+// Execute applies a block's governance requests in order and writes the
+// changed rows, the results, the height and the root in one batch.
+func (g *Gov) Execute(number uint64, txs []types.Tx) (types.Hash, error) {
+	g.mu.Lock()
+	if number != g.height+1 {
+		g.mu.Unlock()
+		return types.Hash{}, fmt.Errorf("gov: block %d after %d", number, g.height)
+	}
+	for i := range txs {
+		g.apply(number, txs[i].Payload)
+	}
+	results := g.results
+	g.results = map[string]*Result{}
+	root, err := g.write(number, results)
+	if err != nil {
+		g.mu.Unlock()
+		return types.Hash{}, err
+	}
+	g.height, g.root = number, root
+	listeners := g.listeners
+	g.mu.Unlock()
+	for _, id := range slices.Sorted(maps.Keys(results)) {
+		r := results[id]
+		if r.Applied {
+			g.log.Info("governance request applied", "kind", r.Kind, "member", short(r.Member), "proposal", short(r.Proposal), "state", r.State, "block", number)
+		} else {
+			g.log.Warn("governance request refused", "kind", r.Kind, "member", short(r.Member), "proposal", short(r.Proposal), "reason", r.Reason, "block", number)
+		}
+		for _, f := range listeners {
+			f(r)
+		}
+	}
+	return root, nil
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// write persists the block's changes and returns the new root.
+func (g *Gov) write(number uint64, results map[string]*Result) (types.Hash, error) {
+	b := g.store.NewBatch()
+	defer b.Close()
+	h := sha256.New()
+	h.Write(g.root[:])
+	h.Write(binary.BigEndian.AppendUint64(nil, number))
+	changed := len(g.t.dirty) > 0
+	for _, key := range slices.Sorted(maps.Keys(g.t.dirty)) {
+		v := g.t.value(key)
+		h.Write([]byte(key))
+		h.Write([]byte{0})
+		if v == nil {
+			h.Write([]byte{0})
+			if err := b.Delete([]byte(key)); err != nil {
+				return types.Hash{}, err
+			}
+			continue
+		}
+		h.Write([]byte{1})
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(v))))
+		h.Write(v)
+		if err := b.Put([]byte(key), v); err != nil {
+			return types.Hash{}, err
+		}
+	}
+	clear(g.t.dirty)
+	for id, r := range results {
+		v, _ := json.Marshal(r)
+		if err := b.Put([]byte(keyResult+id), v); err != nil {
+			return types.Hash{}, err
+		}
+	}
+	root := g.root
+	if changed {
+		h.Sum(root[:0])
+	}
+	if err := b.Put([]byte(keyHeight), binary.BigEndian.AppendUint64(nil, number)); err != nil {
+		return types.Hash{}, err
+	}
+	if err := b.Put([]byte(keyRoot), root[:]); err != nil {
+		return types.Hash{}, err
+	}
+	// Not synced: the ledger is, and a lost write is replayed from it.
+	if err := b.Commit(false); err != nil {
+		return types.Hash{}, fmt.Errorf("gov: write block %d: %w", number, err)
+	}
+	return root, nil
+}
+
+// apply executes one request; a refusal is recorded as its result.
+func (g *Gov) apply(number uint64, payload []byte) {
+	signed, req, err := DecodeSigned(payload)
+	if err != nil {
+		// No id to record a result under that the sender could know
+		// better than the transaction hash; the log has it.
+		g.log.Warn("governance request refused", "block", number, "reason", err)
+		return
+	}
+	id := signed.ID()
+	if _, done := g.results[id]; done || g.hasResult(id) {
+		g.log.Warn("replayed governance request ignored", "id", short(id), "block", number)
+		return
+	}
+	// A request that is not its member's is not recorded under its id:
+	// a forged copy must not burn the id of the genuine request.
+	if err := g.authenticate(signed, req); err != nil {
+		g.log.Warn("governance request refused", "id", short(id), "block", number, "reason", err)
+		return
+	}
+	r := &Result{ID: id, Kind: req.Kind, Member: req.Member, Block: number}
+	g.results[id] = r
+	if req.Kind != KindPropose {
+		r.Proposal = req.Proposal
+	}
+	err = g.checkAge(number, req)
+	if err == nil {
+		err = g.admissible(id, req)
+	}
+	if err != nil {
+		r.Reason = strings.TrimPrefix(err.Error(), ErrRefused.Error()+": ")
+		if p := g.t.proposals[r.Proposal]; p != nil {
+			r.State = p.State
+		}
+		return
+	}
+	p := g.perform(number, id, req)
+	r.Proposal, r.State, r.Applied = p.ID, p.State, true
+}
+
+// Check is the ingress check of a request before it is ordered: decoding,
+// network, member, signature, age, and that it was not ordered before.
+// Execution checks all of it again against the tables of its block.
+func (g *Gov) Check(payload []byte) (*Signed, *Request, error) {
+	signed, req, err := DecodeSigned(payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.hasResult(signed.ID()) {
+		return signed, req, fmt.Errorf("%w: %s", ErrReplayed, short(signed.ID()))
+	}
+	if err := g.authenticate(signed, req); err != nil {
+		return signed, req, err
+	}
+	if err := g.checkAge(g.height+1, req); err != nil {
+		return signed, req, err
+	}
+	return signed, req, g.admissible(signed.ID(), req)
+}
+
+func (g *Gov) hasResult(id string) bool {
+	ok, err := g.store.Has([]byte(keyResult + id))
+	return ok || err != nil // a read error must not let a replay through
+}
+
+// authenticate checks that a request is for this network and signed by
+// an active member.
+func (g *Gov) authenticate(s *Signed, r *Request) error {
+	if r.Network != g.network {
+		return fmt.Errorf("%w: request is for network %q, this is %q", ErrRefused, r.Network, g.network)
+	}
+	m := g.t.members[r.Member]
+	if m == nil || m.Status != MemberActive {
+		return fmt.Errorf("%w: %s is not an active member", ErrRefused, short(r.Member))
+	}
+	pub, err := ParseMemberPublic(memberPEM(m))
+	if err != nil {
+		return fmt.Errorf("%w: member %s: %v", ErrRefused, short(m.ID), err)
+	}
+	if err := s.verify(pub); err != nil {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return nil
+}
+
+// checkAge refuses requests signed against a height the ledger has not
+// reached, or too long ago.
+func (g *Gov) checkAge(number uint64, r *Request) error {
+	if r.Height >= number {
+		return fmt.Errorf("%w: request names height %d, the ledger is at %d", ErrRefused, r.Height, number-1)
+	}
+	if maxAge := g.t.params.RequestMaxAge; maxAge > 0 && number-r.Height > maxAge {
+		return fmt.Errorf("%w: request made at height %d is older than %d blocks; sign it again", ErrRefused, r.Height, maxAge)
+	}
+	return nil
+}
+
+// admissible checks, without changing anything, that a request can be
+// applied to the current tables.
+func (g *Gov) admissible(id string, r *Request) error {
+	if r.Kind == KindPropose {
+		if g.t.proposals[id] != nil {
+			return fmt.Errorf("%w: proposal %s exists", ErrRefused, short(id))
+		}
+		in := g.input(&Proposal{ID: id, Proposer: r.Member, Actions: r.Actions})
+		for i, a := range r.Actions {
+			if err := g.validate(g.t, a); err != nil {
+				return fmt.Errorf("%w: action %d (%s): %w", ErrRefused, i, a.Name, err)
+			}
+			if err := g.constitution.Validate(in, constitutionAction(a)); err != nil {
+				return fmt.Errorf("%w: action %d (%s): %w", ErrRefused, i, a.Name, err)
+			}
+		}
+		return nil
+	}
+	p := g.t.proposals[r.Proposal]
+	switch {
+	case p == nil:
+		return fmt.Errorf("%w: no proposal %s", ErrRefused, short(r.Proposal))
+	case r.Kind == KindWithdraw && p.Proposer != r.Member:
+		return fmt.Errorf("%w: only the proposer may withdraw proposal %s", ErrRefused, short(p.ID))
+	case p.State != StateOpen:
+		return fmt.Errorf("%w: proposal %s is %s, not open", ErrRefused, short(p.ID), p.State)
+	}
+	if prev, ok := p.Ballots[r.Member]; ok && r.Kind == KindVote {
+		return fmt.Errorf("%w: member %s already voted %s on proposal %s", ErrRefused, short(r.Member), prev, short(p.ID))
+	}
+	return nil
+}
+
+// perform applies an admissible request and returns the proposal it made
+// or changed.
+func (g *Gov) perform(number uint64, id string, r *Request) *Proposal {
+	var p *Proposal
+	switch r.Kind {
+	case KindPropose:
+		p = &Proposal{ID: id, Proposer: r.Member, Actions: r.Actions, State: StateOpen, Ballots: map[string]string{}, Proposed: number}
+		g.t.proposals[id] = p
+		g.resolve(number, p)
+	case KindVote:
+		p = g.t.proposals[r.Proposal]
+		p.Ballots[r.Member] = r.Ballot
+		g.resolve(number, p)
+	case KindWithdraw:
+		p = g.t.proposals[r.Proposal]
+		p.State, p.Closed = StateWithdrawn, number
+	}
+	g.t.dirty[keyProposal+p.ID] = true
+	return p
+}
+
+// resolve asks the constitution about an open proposal and, once it is
+// accepted, applies its actions all or nothing in this same transaction.
+func (g *Gov) resolve(number uint64, p *Proposal) {
+	outcome, err := g.constitution.Resolve(g.input(p))
+	if err != nil {
+		// A constitution that cannot decide leaves the proposal open
+		// rather than guessing.
+		g.log.Error("constitution failed to resolve proposal", "proposal", short(p.ID), "err", err)
+		return
+	}
+	switch outcome {
+	case constitution.Rejected:
+		p.State, p.Closed = StateRejected, number
+	case constitution.Accepted:
+		p.Closed = number
+		next := g.t.clone()
+		for i, a := range p.Actions {
+			// Validated at proposal time, but earlier proposals may have
+			// changed the tables since.
+			err := g.validate(next, a)
+			if err == nil {
+				err = g.execute(next, a)
+			}
+			if err != nil {
+				p.State, p.Reason = StateFailed, fmt.Sprintf("action %d (%s): %v", i, a.Name, err)
+				return
+			}
+		}
+		p.State = StateAccepted
+		g.t = next
+		if c, err := compileConstitution(g.t.constitution); err == nil {
+			g.constitution = c
+		}
+	}
+}
