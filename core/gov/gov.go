@@ -337,7 +337,7 @@ func (g *Gov) authenticate(s *Signed, r *Request) error {
 	if err != nil {
 		return fmt.Errorf("%w: member %s: %v", ErrRefused, short(m.ID), err)
 	}
-	if err := s.verify(pub); err != nil {
+	if err := s.Verify(pub); err != nil {
 		return fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	return nil

@@ -146,8 +146,8 @@ func DecodeSigned(payload []byte) (*Signed, *Request, error) {
 	return &s, &r, nil
 }
 
-// verify checks the signature against the member's certificate.
-func (s *Signed) verify(m *MemberPublic) error {
+// Verify checks the signature against the member's certificate.
+func (s *Signed) Verify(m *MemberPublic) error {
 	pub, _ := m.Cert.PublicKey.(*ecdsa.PublicKey)
 	if pub == nil || !ecdsa.VerifyASN1(pub, Digest(s.Request), s.Signature) {
 		return fmt.Errorf("%w: request not signed by member %s", ErrBadSignature, m.ID())

@@ -312,10 +312,27 @@ func (n *Node) appRoots() []types.Root {
 	return roots
 }
 
+// ErrNetworkClosed refuses users' transactions until the members open the
+// network (a recovered network starts closed).
+var ErrNetworkClosed = errors.New("network not open to users: the members have not voted it open (open_network)")
+
+// Admit reports whether users' transactions are accepted now.
+func (n *Node) Admit() error {
+	if !n.gov.Params().Open {
+		return ErrNetworkClosed
+	}
+	return nil
+}
+
 // Submit queues a transaction that an adapter's ingress checked.
 func (n *Node) Submit(tx types.Tx) error {
 	if n.batcher == nil {
 		return ErrNotStarted
+	}
+	if tx.Namespace != types.GovNamespace {
+		if err := n.Admit(); err != nil {
+			return err
+		}
 	}
 	return n.batcher.Submit(tx)
 }

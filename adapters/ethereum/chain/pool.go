@@ -332,6 +332,11 @@ func (p *pool) forgetLocked(addr common.Address, a *account) {
 // add runs the stateful checks and submits tx, with the sender's queued
 // transactions it makes contiguous.
 func (p *pool) add(tx *types.Transaction, from common.Address) error {
+	if g, ok := p.c.submit.(admitter); ok {
+		if err := g.Admit(); err != nil {
+			return err
+		}
+	}
 	a := p.acquire(from)
 	a.submitMu.Lock()
 	defer p.release(from, a)
@@ -550,6 +555,11 @@ func (p *pool) submit(es []*entry) (int, error) {
 	}
 	return len(sent), err
 }
+
+// admitter is implemented by a mempool that can refuse users'
+// transactions as a whole, such as a node whose network governance has not
+// opened.
+type admitter interface{ Admit() error }
 
 // submitError maps the mempool's refusals to go-ethereum's txpool errors,
 // which clients recognise.
