@@ -47,7 +47,12 @@ func TestMembersOpenTheNetwork(t *testing.T) {
 	if err := n.Start(nil); err != nil {
 		t.Fatal(err)
 	}
-	defer n.Stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			n.Stop()
+		}
+	}()
 
 	if err := n.Submit(types.Tx{Namespace: "test", Payload: []byte("too early")}); !errors.Is(err, ErrNetworkClosed) {
 		t.Fatalf("closed network took a transaction: %v", err)
@@ -98,5 +103,22 @@ func TestMembersOpenTheNetwork(t *testing.T) {
 	}
 	if !found[proposal.ID()] || !found[ballot.ID()] || len(found) != 2 {
 		t.Fatalf("governance requests in the ledger: %v", found)
+	}
+
+	// The offline audit replays the same two steps from the files alone.
+	height := n.Head().Header.Number
+	n.Stop()
+	stopped = true
+	var steps []*gov.Result
+	last, err := AuditGovernance(dir, g, func(r *gov.Result) { steps = append(steps, r) })
+	if err != nil || last != height {
+		t.Fatalf("audit: %v (checked to %d of %d)", err, last, height)
+	}
+	if len(steps) != 2 || !steps[0].Applied || steps[1].State != gov.StateAccepted {
+		t.Fatalf("audited steps %+v", steps)
+	}
+	other, _ := NewGenesis("other", []*Info{info}, enc, nil, TrustTEE, gov.Genesis{Members: []string{string(member.PEM())}, Params: params}, nil)
+	if _, err := AuditGovernance(dir, other, func(*gov.Result) {}); !errors.Is(err, ErrAudit) {
+		t.Fatalf("audit against another genesis: %v", err)
 	}
 }
