@@ -83,6 +83,12 @@ func runNode(ctx context.Context, cfg Config, opts runOptions, out io.Writer) er
 		return err
 	}
 	defer bus.Close()
+	// Before the applications read their state: a node far behind may
+	// replace it by a peer's snapshot.
+	if err := n.CatchUpFromSnapshot(bus.Conn()); err != nil {
+		n.Stop()
+		return err
+	}
 	eth, err := ethereum.New(n, cfg.Eth, opts.dev, clientVersion(), log)
 	if err != nil {
 		n.Stop()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cocoledger/coco/core/batch"
+	"github.com/cocoledger/coco/core/ledger"
 	"github.com/cocoledger/coco/core/types"
 	smartbft "github.com/hyperledger-labs/SmartBFT/pkg/consensus"
 	bft "github.com/hyperledger-labs/SmartBFT/pkg/types"
@@ -148,6 +149,9 @@ type Consensus struct {
 	requests    chan forwarded             // batches forwarded by other nodes, to the pool
 	drops       int                        // bus messages dropped since lastDropLog
 	lastDropLog time.Time
+
+	snapMu sync.Mutex                 // taken before commitMu, never after
+	snaps  map[uint64]*servedSnapshot // state snapshots served to peers, by id
 }
 
 type openedProposal struct {
@@ -258,6 +262,7 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 		c.wg.Go(func() { c.handleRequests(c.quit) })
 		c.wg.Go(func() { c.catchUpWhenIdle(c.quit) })
 		c.wg.Go(func() { c.resendUnordered(c.quit) })
+		c.wg.Go(func() { c.expireSnapshots(c.quit) })
 	}
 	c.log.Info("consensus started", "self", opts.Self, "nodes", c.ids, "view", md.ViewId, "seq", md.LatestSequence, "height", head.Header.Number)
 	return c, nil
@@ -273,6 +278,10 @@ func (c *Consensus) rememberOrdered(head uint64) error {
 	}
 	for n := from; n <= head; n++ {
 		b, err := c.opts.Chain.Block(n)
+		if errors.Is(err, ledger.ErrNotFound) {
+			// Before the snapshot this node's ledger starts from.
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("consensus: read block %d: %w", n, err)
 		}

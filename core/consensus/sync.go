@@ -69,6 +69,10 @@ func (c *Consensus) serveSync(data []byte) []byte {
 		}
 		reply, _ := rlp.EncodeToBytes(out)
 		return reply
+	case kindSnapshot:
+		return c.serveSnapshot(env.From)
+	case kindSnapshotChunk:
+		return c.serveChunk(env.From, env.Payload)
 	}
 	return nil
 }
@@ -134,18 +138,29 @@ type peerHeight struct{ id, height uint64 }
 // peerHeights asks every other node for its height; peers that do not
 // answer are left out.
 func (c *Consensus) peerHeights() []peerHeight {
+	if c.opts.Transport == nil {
+		return nil
+	}
 	var heights []peerHeight
-	for _, id := range c.ids {
-		if id == c.opts.Self {
+	for _, p := range askHeights(c.opts.Transport, c.opts.Key, c.opts.Self, c.ids) {
+		heights = append(heights, peerHeight{p.ID, p.Height})
+	}
+	return heights
+}
+
+func askHeights(t Transport, key ed25519.PrivateKey, self uint64, ids []uint64) []PeerHeight {
+	var heights []PeerHeight
+	for _, id := range ids {
+		if id == self {
 			continue
 		}
-		data, err := c.request(id, kindHeight, nil)
+		data, err := t.Request(id, bridge.Seal(key, self, id, kindHeight, nil), syncTimeout)
 		if err != nil {
 			continue
 		}
 		var h uint64
 		if rlp.DecodeBytes(data, &h) == nil {
-			heights = append(heights, peerHeight{id, h})
+			heights = append(heights, PeerHeight{id, h})
 		}
 	}
 	return heights
@@ -208,15 +223,8 @@ func quorum(n int) int {
 func (c *Consensus) commitSynced(b *types.Block) error {
 	c.commitMu.Lock()
 	defer c.commitMu.Unlock()
-	msg := types.SigningBytes(&b.Header)
-	signers := map[uint64]bool{}
-	for _, s := range b.Signatures {
-		if pub := c.peers[s.Signer]; pub != nil && ed25519.Verify(pub, msg, s.Value) {
-			signers[s.Signer] = true
-		}
-	}
-	if len(signers) < quorum(len(c.ids)) {
-		return fmt.Errorf("%w: block %d has %d valid signatures, quorum is %d", ErrSyncBlock, b.Header.Number, len(signers), quorum(len(c.ids)))
+	if err := checkQuorum(c.peers, len(c.ids), b); err != nil {
+		return fmt.Errorf("%w: %w", ErrSyncBlock, err)
 	}
 	p := bft.Proposal{Header: b.Header.Encode(), Payload: types.EncodeBatches(b.Batches), Metadata: b.Metadata}
 	op, err := c.open(p)
@@ -231,6 +239,22 @@ func (c *Consensus) commitSynced(b *types.Block) error {
 	// from the pool, or they would be proposed and complained about again.
 	for i := range op.sealed {
 		c.forgetRequest(bft.RequestInfo{ClientID: op.sealed[i].ClientID(), ID: op.sealed[i].ID()})
+	}
+	return nil
+}
+
+// checkQuorum requires a quorum of the n consensus nodes (keys in peers) to
+// have signed the block's header.
+func checkQuorum(peers map[uint64]ed25519.PublicKey, n int, b *types.Block) error {
+	msg := types.SigningBytes(&b.Header)
+	signers := map[uint64]bool{}
+	for _, s := range b.Signatures {
+		if pub := peers[s.Signer]; pub != nil && ed25519.Verify(pub, msg, s.Value) {
+			signers[s.Signer] = true
+		}
+	}
+	if len(signers) < quorum(n) {
+		return fmt.Errorf("block %d has %d valid signatures, quorum is %d", b.Header.Number, len(signers), quorum(n))
 	}
 	return nil
 }

@@ -63,6 +63,9 @@ type Ledger struct {
 
 	mu   sync.RWMutex
 	head *types.Header // nil while empty
+	// base is the block a ledger reset to a snapshot starts from (0: it
+	// holds every block); baseSize is the history size after it.
+	base, baseSize uint64
 }
 
 // Open opens the ledger stored in db under the "l/" prefix, creating an
@@ -93,6 +96,9 @@ func Open(db *pebble.DB) (*Ledger, error) {
 	l.tree, err = openTree(db, s.Header.HistorySize)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	if err := l.loadBase(); err != nil {
+		return nil, err
 	}
 	// Catches a tree and headers that disagree before anything is built on
 	// them.
@@ -270,6 +276,10 @@ func (l *Ledger) Blocks(from, to uint64) iter.Seq2[*types.Block, error] {
 			return
 		}
 		to = min(to, head.Number)
+		if base := l.Base(); from < base && to > 0 {
+			yield(nil, fmt.Errorf("blocks %d-%d: the ledger starts from a snapshot at block %d: %w", from, to, base, ErrNotFound))
+			return
+		}
 		it, err := l.db.NewIter(&pebble.IterOptions{
 			LowerBound: numKey(prefixBlock, from),
 			UpperBound: numKey(prefixBlock, to+1),
@@ -311,13 +321,13 @@ func (l *Ledger) Blocks(from, to uint64) iter.Seq2[*types.Block, error] {
 	}
 }
 
-// has reports whether block n is committed. Checking the in-memory head,
-// not just the key, keeps reads consistent with Height and Tree while an
-// append is finishing.
+// has reports whether block n is committed (and held: see Base). Checking
+// the in-memory head, not just the key, keeps reads consistent with Height
+// and Tree while an append is finishing.
 func (l *Ledger) has(n uint64) bool {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.head != nil && n <= l.head.Number
+	return l.head != nil && n <= l.head.Number && (n == 0 || n >= l.base)
 }
 
 func (l *Ledger) sealedAt(n uint64) (*sealed, error) {

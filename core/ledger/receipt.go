@@ -59,6 +59,13 @@ func (l *Ledger) ReceiptAt(index uint64) (*Receipt, error) {
 	if head == nil || index >= head.HistorySize {
 		return nil, fmt.Errorf("receipt of leaf %d: %w", index, ErrNotFound)
 	}
+	l.mu.RLock()
+	baseSize := l.baseSize
+	l.mu.RUnlock()
+	if index < baseSize {
+		// Its block is before the snapshot this ledger started from.
+		return nil, fmt.Errorf("receipt of leaf %d: before the ledger's snapshot base: %w", index, ErrNotFound)
+	}
 	n, err := l.blockOfLeaf(index)
 	if err != nil {
 		return nil, fmt.Errorf("receipt of leaf %d: %w", index, err)

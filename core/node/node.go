@@ -33,11 +33,15 @@ type Config struct {
 	Genesis   string           `mapstructure:"genesis"`
 	Batch     batch.Config     `mapstructure:"batch"`
 	Consensus consensus.Config `mapstructure:"consensus"`
+	// SnapshotAfter is how many blocks behind its highest peer a starting
+	// node must be to catch up from that peer's state snapshot instead of
+	// block by block; 0 disables it (see CatchUpFromSnapshot).
+	SnapshotAfter uint64 `mapstructure:"snapshot_after"`
 }
 
 // DefaultConfig returns a single dev node's defaults.
 func DefaultConfig() Config {
-	return Config{DataDir: ".coco/dev", Batch: batch.DefaultConfig(), Consensus: consensus.DefaultConfig()}
+	return Config{DataDir: ".coco/dev", Batch: batch.DefaultConfig(), Consensus: consensus.DefaultConfig(), SnapshotAfter: 10000}
 }
 
 // Validate checks the configuration once at start-up.
@@ -97,6 +101,8 @@ type Node struct {
 	mu    sync.RWMutex
 	head  *types.Block
 	roots []types.Root
+
+	imported *importMarker // a snapshot imported by this process, until Start verified it
 }
 
 // Open unseals the node's identity, checks it against the genesis
@@ -209,6 +215,9 @@ func (n *Node) Register(app App) { n.apps = append(n.apps, app) }
 // Start replays committed blocks the applications have not applied, then
 // starts consensus and the batcher. bus may be nil for a node without peers.
 func (n *Node) Start(bus *nats.Conn) error {
+	if err := n.finishSnapshotImport(); err != nil {
+		return err
+	}
 	if err := n.replay(); err != nil {
 		return err
 	}
