@@ -10,6 +10,11 @@
 // that decided the block signed, so a receipt is a leaf, its path and a
 // signed header.
 //
+// A node that caught up from a peer's state snapshot holds a ledger reset
+// to the snapshot block (ResetTo, Base): genesis, that block with the
+// history tree's right edge, and the blocks after it; older blocks and
+// receipts read as ErrNotFound.
+//
 // It must not decrypt batches, execute transactions or verify consensus:
 // Append trusts its caller for the leaves of a block and for the block
 // having been decided; only VerifyReceipt checks signatures.

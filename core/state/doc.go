@@ -42,6 +42,12 @@
 // Store.Sync, DB.Sync and Batch.Commit(true) fsync the shared log, which also
 // makes every earlier write of any namespace (and the ledger's) durable.
 //
+// # Snapshots
+//
+// DB.NewSnapshot is a consistent view of every namespace; its Read returns
+// plaintext, for state transfer to a peer (sealed with the ledger secret on
+// the way, stored under the peer's own at-rest key).
+//
 // This package must not interpret values, know about any protocol, or keep
 // keys other than the ones handed to it in Options.
 package state
