@@ -17,6 +17,7 @@ import (
 	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/govapi"
 	"github.com/cocoledger/coco/core/node"
+	"github.com/cocoledger/coco/enclave/virtual"
 	"github.com/spf13/cobra"
 )
 
@@ -441,7 +442,11 @@ every signed header records. Needs nothing but the files and the genesis.`,
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "BLOCK\tREQUEST\tKIND\tMEMBER\tPROPOSAL\tOUTCOME")
 			steps := 0
-			last, err := node.AuditGovernance(dataDir, g, func(r *gov.Result) {
+			verifier, err := virtual.New(make([]byte, 32))
+			if err != nil {
+				return err
+			}
+			last, err := node.AuditGovernance(dataDir, g, verifier, func(r *gov.Result) {
 				steps++
 				outcome := r.State
 				if !r.Applied {

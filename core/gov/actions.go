@@ -124,9 +124,28 @@ func (g *Gov) validate(t *tables, a Action) error {
 		if t.params.Open {
 			return fmt.Errorf("the network is already open")
 		}
-	case ActionTrustNode, ActionRetireNode, ActionRotateLedgerSecret:
-		// These need the node to reconfigure consensus and re-key; until it
-		// can, accepting them would record changes that do not happen.
+	case ActionTrustNode, ActionRetireNode:
+		var args NodeArgs
+		if err := decodeArgs(a, &args); err != nil {
+			return err
+		}
+		n := t.nodes[args.Node]
+		switch {
+		case n == nil:
+			return fmt.Errorf("no node %s (a node asks to join with coco node join)", short(args.Node))
+		case a.Name == ActionTrustNode && n.Status != NodePending:
+			return fmt.Errorf("node %s is %s, not pending", short(n.ID), n.Status)
+		case a.Name == ActionTrustNode && len(t.measurements) > 0 && !t.measurements[n.Measurement]:
+			return fmt.Errorf("node %s runs code %s, which is not an allowed measurement", short(n.ID), short(n.Measurement))
+		case a.Name == ActionRetireNode && n.Status != NodeTrusted:
+			return fmt.Errorf("node %s is %s, not trusted", short(n.ID), n.Status)
+		case a.Name == ActionRetireNode && t.trustedNodes() == 1:
+			return fmt.Errorf("cannot retire the last trusted node")
+		}
+	case ActionRotateLedgerSecret:
+		// Re-keying needs a fresh secret distributed to every trusted node;
+		// until that exists, accepting it would record a change that does
+		// not happen.
 		return fmt.Errorf("%s: %w yet", a.Name, ErrUnsupported)
 	default:
 		return fmt.Errorf("unknown action %q", a.Name)
@@ -155,6 +174,18 @@ func (g *Gov) execute(t *tables, a Action) error {
 		}
 		t.members[args.Member].Status = MemberRemoved
 		t.dirty[keyMember+args.Member] = true
+	case ActionTrustNode, ActionRetireNode:
+		var args NodeArgs
+		if err := decodeArgs(a, &args); err != nil {
+			return err
+		}
+		n := t.nodes[args.Node]
+		if a.Name == ActionTrustNode {
+			n.Status, n.ConsensusID = NodeTrusted, t.nextConsensusID()
+		} else {
+			n.Status = NodeRetired
+		}
+		t.dirty[keyNode+n.ID] = true
 	case ActionAllowMeasurement, ActionRevokeMeasurement:
 		var args MeasurementArgs
 		if err := decodeArgs(a, &args); err != nil {

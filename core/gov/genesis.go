@@ -122,6 +122,29 @@ func (g *Gov) Members() []Member {
 	return rows(g, func(t *tables) map[string]*Member { return t.members })
 }
 
+// TrustedNodes lists the consensus set: the trusted nodes, by consensus id.
+func (g *Gov) TrustedNodes() []Node {
+	var out []Node
+	for _, n := range g.Nodes() {
+		if n.Status == NodeTrusted {
+			out = append(out, n)
+		}
+	}
+	slices.SortFunc(out, func(a, b Node) int { return int(a.ConsensusID) - int(b.ConsensusID) })
+	return out
+}
+
+// Node returns one row of the nodes table.
+func (g *Gov) Node(id string) (Node, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	n := g.t.nodes[id]
+	if n == nil {
+		return Node{}, false
+	}
+	return *n, true
+}
+
 // Nodes lists the nodes table, by id.
 func (g *Gov) Nodes() []Node { return rows(g, func(t *tables) map[string]*Node { return t.nodes }) }
 

@@ -1,6 +1,7 @@
 package gov
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -42,12 +43,19 @@ type Result struct {
 	State string `json:"state,omitempty"`
 }
 
+// NodeVerifier checks a joining node's evidence: that it binds the node's
+// keys and comes from one of the allowed measurements (hex; none listed
+// allows any). It returns the measurement. It must be deterministic: every
+// replica runs it on the same request.
+type NodeVerifier func(j *NodeJoin, allowed []string) (measurement string, err error)
+
 // Gov is the governance state machine of one node. Execute applies ordered
 // requests; the read methods serve the HTTP API and the node.
 type Gov struct {
-	store   *state.Store
-	network string
-	log     *slog.Logger
+	store      *state.Store
+	network    string
+	log        *slog.Logger
+	verifyNode NodeVerifier
 
 	mu           sync.RWMutex
 	t            *tables
@@ -60,8 +68,8 @@ type Gov struct {
 
 // Open loads the governance tables from store, or initialises them from
 // genesis on first start.
-func Open(store *state.Store, network string, g *Genesis, log *slog.Logger) (*Gov, error) {
-	gv := &Gov{store: store, network: network, log: log, t: newTables(), results: map[string]*Result{}}
+func Open(store *state.Store, network string, g *Genesis, verify NodeVerifier, log *slog.Logger) (*Gov, error) {
+	gv := &Gov{store: store, network: network, log: log, verifyNode: verify, t: newTables(), results: map[string]*Result{}}
 	height, err := store.Get([]byte(keyHeight))
 	switch {
 	case errors.Is(err, state.ErrNotFound):
@@ -277,6 +285,9 @@ func (g *Gov) apply(number uint64, payload []byte) {
 		return
 	}
 	r := &Result{ID: id, Kind: req.Kind, Member: req.Member, Block: number}
+	if req.Kind == KindJoin {
+		r.Member = req.Node.ID
+	}
 	g.results[id] = r
 	if req.Kind != KindPropose {
 		r.Proposal = req.Proposal
@@ -292,8 +303,10 @@ func (g *Gov) apply(number uint64, payload []byte) {
 		}
 		return
 	}
-	p := g.perform(number, id, req)
-	r.Proposal, r.State, r.Applied = p.ID, p.State, true
+	if p := g.perform(number, id, req); p != nil {
+		r.Proposal, r.State = p.ID, p.State
+	}
+	r.Applied = true
 }
 
 // Check is the ingress check of a request before it is ordered: decoding,
@@ -329,6 +342,12 @@ func (g *Gov) authenticate(s *Signed, r *Request) error {
 	if r.Network != g.network {
 		return fmt.Errorf("%w: request is for network %q, this is %q", ErrRefused, r.Network, g.network)
 	}
+	if r.Kind == KindJoin {
+		if !ed25519.Verify(r.Node.PublicKey, Digest(s.Request), s.Signature) {
+			return fmt.Errorf("%w: %w: join request not signed by node %s", ErrRefused, ErrBadSignature, short(r.Node.ID))
+		}
+		return nil
+	}
 	m := g.t.members[r.Member]
 	if m == nil || m.Status != MemberActive {
 		return fmt.Errorf("%w: %s is not an active member", ErrRefused, short(r.Member))
@@ -358,6 +377,21 @@ func (g *Gov) checkAge(number uint64, r *Request) error {
 // admissible checks, without changing anything, that a request can be
 // applied to the current tables.
 func (g *Gov) admissible(id string, r *Request) error {
+	if r.Kind == KindJoin {
+		if n := g.t.nodes[r.Node.ID]; n != nil {
+			if n.Status == NodeRetired {
+				return fmt.Errorf("%w: node %s was retired; a retired identity cannot rejoin", ErrRefused, short(n.ID))
+			}
+			return fmt.Errorf("%w: node %s is already %s", ErrRefused, short(n.ID), n.Status)
+		}
+		if g.verifyNode == nil {
+			return fmt.Errorf("%w: this network cannot check node evidence", ErrRefused)
+		}
+		if _, err := g.verifyNode(r.Node, sortedKeys(g.t.measurements)); err != nil {
+			return fmt.Errorf("%w: node %s: %w", ErrRefused, short(r.Node.ID), err)
+		}
+		return nil
+	}
 	if r.Kind == KindPropose {
 		if g.t.proposals[id] != nil {
 			return fmt.Errorf("%w: proposal %s exists", ErrRefused, short(id))
@@ -393,6 +427,12 @@ func (g *Gov) admissible(id string, r *Request) error {
 func (g *Gov) perform(number uint64, id string, r *Request) *Proposal {
 	var p *Proposal
 	switch r.Kind {
+	case KindJoin:
+		m, _ := g.verifyNode(r.Node, sortedKeys(g.t.measurements)) // admissible checked it
+		j := r.Node
+		g.t.nodes[j.ID] = &Node{ID: j.ID, Status: NodePending, Measurement: m, PublicKey: j.PublicKey, EncryptionKey: j.EncryptionKey, Joined: number}
+		g.t.dirty[keyNode+j.ID] = true
+		return nil
 	case KindPropose:
 		p = &Proposal{ID: id, Proposer: r.Member, Actions: r.Actions, State: StateOpen, Ballots: map[string]string{}, Proposed: number}
 		g.t.proposals[id] = p

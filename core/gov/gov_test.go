@@ -2,15 +2,20 @@ package gov
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cocoledger/coco/core/constitution"
 	"github.com/cocoledger/coco/core/state"
 	"github.com/cocoledger/coco/core/types"
+	"github.com/cocoledger/coco/enclave"
 )
 
 const network = "test"
@@ -55,7 +60,7 @@ func newHarness(t *testing.T, members []*MemberKey, dir string) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, dir: dir, db: db, members: members}
-	h.g, err = Open(db.Namespace(types.GovNamespace), network, genesisOf(members), slog.New(slog.DiscardHandler))
+	h.g, err = Open(db.Namespace(types.GovNamespace), network, genesisOf(members), testVerifier, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +235,8 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"unknown action", h.sign(1, &Request{Kind: KindPropose, Actions: []Action{{Name: "make_me_king"}}}), "unknown action"},
 		{"misspelt argument", h.sign(1, &Request{Kind: KindPropose, Actions: []Action{{Name: ActionRemoveMember, Args: json.RawMessage(`{"member":"x"}`)}}}), "unknown field"},
 		{"constitution refuses", h.sign(1, &Request{Kind: KindPropose, Actions: []Action{action(ActionSetConstitution, constitution.Source{Validate: `""`, Resolve: `"open"`, RecoveryThreshold: 7})}}), "recovery_threshold must be between 1 and 3"},
-		{"not supported yet", h.sign(1, &Request{Kind: KindPropose, Actions: []Action{action(ActionTrustNode, NodeArgs{Node: "n2"})}}), "not supported"},
+		{"not supported yet", h.sign(1, &Request{Kind: KindPropose, Actions: []Action{action(ActionRotateLedgerSecret, nil)}}), "not supported"},
+		{"unknown node", h.sign(1, &Request{Kind: KindPropose, Actions: []Action{action(ActionTrustNode, NodeArgs{Node: "n2"})}}), "no node n2"},
 	}
 	for i, c := range cases {
 		if _, _, err := h.g.Check(c.s.Encode()); err == nil || !strings.Contains(err.Error(), c.reason) {
@@ -389,5 +395,90 @@ func TestMemberFiles(t *testing.T) {
 	}
 	if _, err := ParseMemberPublic([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")); !errors.Is(err, ErrMemberKey) {
 		t.Fatalf("garbage certificate: %v", err)
+	}
+}
+
+// testVerifier accepts evidence whose report says "ok".
+func testVerifier(j *NodeJoin, allowed []string) (string, error) {
+	if string(j.Evidence.Report) != "ok" {
+		return "", errors.New("evidence: bad report")
+	}
+	m := hex.EncodeToString(j.Evidence.Measurement)
+	if len(allowed) > 0 && !slices.Contains(allowed, m) {
+		return "", errors.New("measurement not allowed")
+	}
+	return m, nil
+}
+
+func joinRequest(t *testing.T, h *harness, key ed25519.PrivateKey, report string) *Signed {
+	t.Helper()
+	pub := key.Public().(ed25519.PublicKey)
+	id := sha256.Sum256(pub)
+	s, err := SignJoin(key, &Request{Network: network, Height: h.g.Height(), Node: &NodeJoin{
+		ID: hex.EncodeToString(id[:]), PublicKey: pub, EncryptionKey: []byte("x25519"),
+		Evidence: &enclave.Evidence{Platform: "test", Measurement: []byte{0xc0, 0xde}, Report: []byte(report)},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestNodeJoinTrustRetire(t *testing.T) {
+	h := newHarness(t, newMembers(t, 1), "")
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	join := joinRequest(t, h, key, "ok")
+	var req Request
+	_ = json.Unmarshal(join.Request, &req)
+	nodeID := req.Node.ID
+
+	forged := *join
+	forged.Signature = ed25519.Sign(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, 32)), Digest(join.Request))
+	if _, _, err := h.g.Check(forged.Encode()); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("join signed by another key: %v", err)
+	}
+	if r := h.block(joinRequest(t, h, ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32)), "forged")); r[0].Applied || !strings.Contains(r[0].Reason, "bad report") {
+		t.Fatalf("join with bad evidence: %+v", r[0])
+	}
+	if r := h.block(join); !r[0].Applied {
+		t.Fatalf("join: %+v", r[0])
+	}
+	n, ok := h.g.Node(nodeID)
+	if !ok || n.Status != NodePending || n.Measurement != "c0de" || n.ConsensusID != 0 {
+		t.Fatalf("joined node %+v", n)
+	}
+	if r := h.block(joinRequest(t, h, key, "ok")); r[0].Applied || !strings.Contains(r[0].Reason, "already pending") {
+		t.Fatalf("second join: %+v", r[0])
+	}
+
+	// Revoked code cannot be trusted.
+	allow := h.propose(0, action(ActionAllowMeasurement, MeasurementArgs{Measurement: "0bad"}))
+	h.vote(0, allow.Proposal, Accept)
+	if r := h.propose(0, action(ActionTrustNode, NodeArgs{Node: nodeID})); r.Applied || !strings.Contains(r.Reason, "not an allowed measurement") {
+		t.Fatalf("trust with code not allowed: %+v", r)
+	}
+	allow = h.propose(0, action(ActionAllowMeasurement, MeasurementArgs{Measurement: "c0de"}))
+	h.vote(0, allow.Proposal, Accept)
+
+	trust := h.propose(0, action(ActionTrustNode, NodeArgs{Node: nodeID}))
+	if r := h.vote(0, trust.Proposal, Accept); r.State != StateAccepted {
+		t.Fatalf("trust: %+v", r)
+	}
+	set := h.g.TrustedNodes()
+	if len(set) != 2 || set[1].ID != nodeID || set[1].ConsensusID != 2 {
+		t.Fatalf("consensus set %+v", set)
+	}
+	retire := h.propose(0, action(ActionRetireNode, NodeArgs{Node: "n1"}))
+	if r := h.vote(0, retire.Proposal, Accept); r.State != StateAccepted {
+		t.Fatalf("retire: %+v", r)
+	}
+	if set := h.g.TrustedNodes(); len(set) != 1 || set[0].ID != nodeID {
+		t.Fatalf("after retirement %+v", set)
+	}
+	if r := h.propose(0, action(ActionRetireNode, NodeArgs{Node: nodeID})); r.Applied || !strings.Contains(r.Reason, "last trusted node") {
+		t.Fatalf("retiring the last node: %+v", r)
+	}
+	if r := h.propose(0, action(ActionTrustNode, NodeArgs{Node: "n1"})); r.Applied || !strings.Contains(r.Reason, "retired, not pending") {
+		t.Fatalf("trusting a retired node again: %+v", r)
 	}
 }

@@ -2,12 +2,15 @@ package gov
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/cocoledger/coco/enclave"
 )
 
 // Request kinds.
@@ -15,6 +18,9 @@ const (
 	KindPropose  = "propose"
 	KindVote     = "vote"
 	KindWithdraw = "withdraw"
+	// KindJoin is a node asking to be recorded as pending; it is signed by
+	// the node's own key, not a member's.
+	KindJoin = "join"
 )
 
 // Ballots.
@@ -47,9 +53,19 @@ type Request struct {
 	Actions  []Action `json:"actions,omitempty"`  // propose
 	Proposal string   `json:"proposal,omitempty"` // vote, withdraw
 	Ballot   string   `json:"ballot,omitempty"`   // vote: accept or reject
+	Node *NodeJoin `json:"node,omitempty"` // join
 	// Nonce keeps two otherwise identical requests (say, the same proposal
 	// made twice on purpose) apart; their ids are the hash of the bytes.
 	Nonce string `json:"nonce,omitempty"`
+}
+
+// NodeJoin is what a joining node presents: its keys and the attestation
+// evidence binding them to its code.
+type NodeJoin struct {
+	ID            string            `json:"id"`             // hex SHA-256 of PublicKey
+	PublicKey     []byte            `json:"public_key"`     // ed25519
+	EncryptionKey []byte            `json:"encryption_key"` // X25519 (HPKE)
+	Evidence      *enclave.Evidence `json:"evidence"`
 }
 
 // Action is one change a proposal asks for.
@@ -140,10 +156,27 @@ func DecodeSigned(payload []byte) (*Signed, *Request, error) {
 		if r.Proposal == "" {
 			return nil, nil, fmt.Errorf("%w: %s names no proposal", ErrBadRequest, r.Kind)
 		}
+	case KindJoin:
+		if r.Node == nil || len(r.Node.PublicKey) != ed25519.PublicKeySize || r.Node.Evidence == nil {
+			return nil, nil, fmt.Errorf("%w: a join request needs the node's public key and evidence", ErrBadRequest)
+		}
+		if h := sha256.Sum256(r.Node.PublicKey); hex.EncodeToString(h[:]) != r.Node.ID {
+			return nil, nil, fmt.Errorf("%w: node id is not the hash of its public key", ErrBadRequest)
+		}
 	default:
-		return nil, nil, fmt.Errorf("%w: kind %q, want %s, %s or %s", ErrBadRequest, r.Kind, KindPropose, KindVote, KindWithdraw)
+		return nil, nil, fmt.Errorf("%w: kind %q, want %s, %s, %s or %s", ErrBadRequest, r.Kind, KindPropose, KindVote, KindWithdraw, KindJoin)
 	}
 	return &s, &r, nil
+}
+
+// SignJoin encodes and signs a node's join request with its node key.
+func SignJoin(key ed25519.PrivateKey, r *Request) (*Signed, error) {
+	r.Kind = KindJoin
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	return &Signed{Request: body, Signature: ed25519.Sign(key, Digest(body))}, nil
 }
 
 // Verify checks the signature against the member's certificate.

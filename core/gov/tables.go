@@ -40,10 +40,16 @@ type Member struct {
 
 // Node is a row of the nodes table.
 type Node struct {
-	ID          string `json:"id"` // node id: SHA-256 of its public key
-	ConsensusID uint64 `json:"consensus_id"`
-	Status      string `json:"status"`
-	Measurement string `json:"measurement"` // hex
+	ID string `json:"id"` // node id: SHA-256 of its public key
+	// ConsensusID is assigned when the node is trusted (genesis nodes:
+	// 1..n) and never reused.
+	ConsensusID   uint64 `json:"consensus_id,omitempty"`
+	Status        string `json:"status"`
+	Measurement   string `json:"measurement"`    // hex
+	PublicKey     []byte `json:"public_key"`     // ed25519: consensus and bus messages
+	EncryptionKey []byte `json:"encryption_key"` // X25519: the ledger secret is encrypted to it
+	// Joined is the block that recorded a joining node as pending.
+	Joined uint64 `json:"joined_at,omitempty"`
 }
 
 // User is a row of the users table: an application identity (an Ethereum
@@ -192,6 +198,21 @@ func (t *tables) activeMembers() []*Member {
 		}
 	}
 	return out
+}
+
+func (t *tables) nextConsensusID() uint64 {
+	var max uint64
+	for _, n := range t.nodes {
+		max = maxU(max, n.ConsensusID)
+	}
+	return max + 1
+}
+
+func maxU(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 func (t *tables) trustedNodes() int {

@@ -15,6 +15,7 @@ import (
 	"github.com/cocoledger/coco/core/ledger"
 	"github.com/cocoledger/coco/core/state"
 	"github.com/cocoledger/coco/core/types"
+	"github.com/cocoledger/coco/enclave"
 )
 
 // ErrAudit marks a ledger whose governance history does not check out.
@@ -27,7 +28,7 @@ var ErrAudit = errors.New("governance audit failed")
 // is checked again on the way) must reproduce the governance root that the
 // next signed header records. step is called with each request's outcome.
 // It returns the last block checked.
-func AuditGovernance(dataDir string, g *Genesis, step func(*gov.Result)) (uint64, error) {
+func AuditGovernance(dataDir string, g *Genesis, v enclave.Verifier, step func(*gov.Result)) (uint64, error) {
 	pdb, err := pebble.Open(filepath.Join(dataDir, "db"), &pebble.Options{ReadOnly: true, Logger: quietPebble{}})
 	if err != nil {
 		return 0, fmt.Errorf("open ledger in %s (is the node stopped?): %w", dataDir, err)
@@ -57,7 +58,7 @@ func AuditGovernance(dataDir string, g *Genesis, step func(*gov.Result)) (uint64
 		return 0, err
 	}
 	defer db.Close()
-	gv, err := gov.Open(db.Namespace(types.GovNamespace), g.Network, govGenesis(g), quiet)
+	gv, err := gov.Open(db.Namespace(types.GovNamespace), g.Network, govGenesis(g), nodeVerifier(v), quiet)
 	if err != nil {
 		return 0, err
 	}

@@ -227,7 +227,7 @@ func govGenesis(g *Genesis) *gov.Genesis {
 	gg := g.Governance
 	gg.Nodes = nil
 	for _, n := range g.Nodes {
-		row := gov.Node{ID: n.NodeID, ConsensusID: n.ID, Status: gov.NodeTrusted}
+		row := gov.Node{ID: n.NodeID, ConsensusID: n.ID, Status: gov.NodeTrusted, PublicKey: n.PublicKey, EncryptionKey: n.EncryptionKey}
 		if n.Evidence != nil {
 			row.Measurement = hex.EncodeToString(n.Evidence.Measurement)
 		}
@@ -238,6 +238,26 @@ func govGenesis(g *Genesis) *gov.Genesis {
 		gg.Measurements = append(gg.Measurements, hex.EncodeToString(m))
 	}
 	return &gg
+}
+
+// nodeVerifier checks a joining node's evidence as genesis checks the
+// founding nodes'.
+func nodeVerifier(v enclave.Verifier) gov.NodeVerifier {
+	return func(j *gov.NodeJoin, allowed []string) (string, error) {
+		var ms [][]byte
+		for _, m := range allowed {
+			b, err := hex.DecodeString(m)
+			if err != nil {
+				return "", err
+			}
+			ms = append(ms, b)
+		}
+		info := &Info{NodeID: j.ID, PublicKey: j.PublicKey, EncryptionKey: j.EncryptionKey, Evidence: j.Evidence}
+		if err := info.Verify(v, ms); err != nil {
+			return "", err
+		}
+		return hex.EncodeToString(j.Evidence.Measurement), nil
+	}
 }
 
 // SaveGenesis writes the document to path.

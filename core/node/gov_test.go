@@ -110,7 +110,7 @@ func TestMembersOpenTheNetwork(t *testing.T) {
 	n.Stop()
 	stopped = true
 	var steps []*gov.Result
-	last, err := AuditGovernance(dir, g, func(r *gov.Result) { steps = append(steps, r) })
+	last, err := AuditGovernance(dir, g, enc, func(r *gov.Result) { steps = append(steps, r) })
 	if err != nil || last != height {
 		t.Fatalf("audit: %v (checked to %d of %d)", err, last, height)
 	}
@@ -118,7 +118,7 @@ func TestMembersOpenTheNetwork(t *testing.T) {
 		t.Fatalf("audited steps %+v", steps)
 	}
 	other, _ := NewGenesis("other", []*Info{info}, enc, nil, TrustTEE, gov.Genesis{Members: []string{string(member.PEM())}, Params: params}, nil)
-	if _, err := AuditGovernance(dir, other, func(*gov.Result) {}); !errors.Is(err, ErrAudit) {
+	if _, err := AuditGovernance(dir, other, enc, func(*gov.Result) {}); !errors.Is(err, ErrAudit) {
 		t.Fatalf("audit against another genesis: %v", err)
 	}
 }

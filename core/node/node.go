@@ -154,7 +154,7 @@ func open(cfg Config, enc enclave.Enclave, g *Genesis, id *Identity, self uint64
 		return nil, err
 	}
 	n := &Node{cfg: cfg, enc: enc, id: id, self: self, genesis: g, log: log, db: db, ledger: l, keys: keys}
-	if n.gov, err = gov.Open(db.Namespace(types.GovNamespace), g.Network, govGenesis(g), log); err != nil {
+	if n.gov, err = gov.Open(db.Namespace(types.GovNamespace), g.Network, govGenesis(g), nodeVerifier(enc), log); err != nil {
 		return nil, err
 	}
 	n.apps = []App{govApp{n.gov}}

@@ -306,7 +306,7 @@ func (n *Node) importFrom(client *consensus.SnapshotClient, p consensus.PeerHeig
 // reopenGov reads governance again after its namespace was replaced:
 // it keeps its tables in memory.
 func (n *Node) reopenGov() error {
-	g, err := gov.Open(n.db.Namespace(types.GovNamespace), n.genesis.Network, govGenesis(n.genesis), n.log)
+	g, err := gov.Open(n.db.Namespace(types.GovNamespace), n.genesis.Network, govGenesis(n.genesis), nodeVerifier(n.enc), n.log)
 	if err != nil {
 		return err
 	}
