@@ -49,11 +49,11 @@ type Request struct {
 	// Height is the ledger height the member saw when signing. Together
 	// with the network's request age limit it bounds how long a signed but
 	// unsent request stays usable.
-	Height   uint64   `json:"height"`
-	Actions  []Action `json:"actions,omitempty"`  // propose
-	Proposal string   `json:"proposal,omitempty"` // vote, withdraw
-	Ballot   string   `json:"ballot,omitempty"`   // vote: accept or reject
-	Node *NodeJoin `json:"node,omitempty"` // join
+	Height   uint64    `json:"height"`
+	Actions  []Action  `json:"actions,omitempty"`  // propose
+	Proposal string    `json:"proposal,omitempty"` // vote, withdraw
+	Ballot   string    `json:"ballot,omitempty"`   // vote: accept or reject
+	Node     *NodeJoin `json:"node,omitempty"`     // join
 	// Nonce keeps two otherwise identical requests (say, the same proposal
 	// made twice on purpose) apart; their ids are the hash of the bytes.
 	Nonce string `json:"nonce,omitempty"`
