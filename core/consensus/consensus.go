@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cocoledger/coco/core/batch"
@@ -128,16 +128,23 @@ type Options struct {
 
 // Consensus runs one SmartBFT replica.
 type Consensus struct {
-	cfg           Config
-	opts          Options
-	log           *slog.Logger
-	peers         map[uint64]ed25519.PublicKey
-	ids           []uint64
-	bft           *smartbft.Consensus
-	wal           *wal.WriteAheadLogFile
-	stopListening func()
+	cfg  Config
+	opts Options
+	log  *slog.Logger
+	set  atomic.Pointer[members]
+	// pendingReconfig: the set changed in blocks SmartBFT did not deliver
+	// (learned by sync); its next Sync answer says so.
+	pendingReconfig atomic.Bool
+	retired         atomic.Bool
+	bftMu           sync.Mutex
+	bft             *smartbft.Consensus // nil while not a member
+	wal             *wal.WriteAheadLogFile
+	walEntries      [][]byte
+	stopListening   func()
 
 	stopTickers func()
+	schedTicks  <-chan time.Time
+	vcTicks     <-chan time.Time
 	quit        chan struct{}
 	wg          sync.WaitGroup
 
@@ -177,39 +184,55 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 		cfg:       cfg,
 		opts:      opts,
 		log:       opts.Log.With("component", "consensus"),
-		peers:     map[uint64]ed25519.PublicKey{},
 		opened:    map[string]*openedProposal{},
 		seen:      map[string]uint64{},
 		unordered: map[string]*ownBatch{},
 		requests:  make(chan forwarded, 1024),
 	}
-	for _, p := range opts.Peers {
-		c.peers[p.ID] = p.Key
-		c.ids = append(c.ids, p.ID)
-	}
-	slices.Sort(c.ids)
-	if c.peers[opts.Self] == nil {
-		return nil, fmt.Errorf("consensus: self %d is not in the consensus set %v", opts.Self, c.ids)
-	}
-	logger := bftLogger{c.log}
-	w, walEntries, err := wal.InitializeAndReadAll(logger, filepath.Join(opts.DataDir, "wal"), wal.DefaultOptions())
+	c.set.Store(newMembers(opts.Peers, 0))
+	w, walEntries, err := wal.InitializeAndReadAll(bftLogger{c.log}, filepath.Join(opts.DataDir, "wal"), wal.DefaultOptions())
 	if err != nil {
 		return nil, fmt.Errorf("consensus wal: %w", err)
 	}
-	c.wal = w
+	c.wal, c.walEntries = w, walEntries
 
 	head := opts.Chain.Head()
 	if err := c.rememberOrdered(head.Header.Number); err != nil {
 		return nil, err
 	}
-	md := &protos.ViewMetadata{}
-	if len(head.Metadata) > 0 {
-		if err := proto.Unmarshal(head.Metadata, md); err != nil {
-			return nil, fmt.Errorf("consensus: head block metadata: %w", err)
+	schedTicker := time.NewTicker(100 * time.Millisecond)
+	vcTicker := time.NewTicker(100 * time.Millisecond)
+	c.stopTickers = func() { schedTicker.Stop(); vcTicker.Stop() }
+	c.schedTicks, c.vcTicks = schedTicker.C, vcTicker.C
+	if opts.Transport != nil {
+		stop, err := opts.Transport.Listen(opts.Self, c.onMessage, c.serveSync)
+		if err != nil {
+			return nil, err
 		}
+		c.stopListening = stop
 	}
+	if c.members().has(opts.Self) {
+		if err := c.startReplica(); err != nil {
+			return nil, err
+		}
+	} else {
+		c.log.Info("not in the consensus set yet: following the chain until governance trusts this node", "self", opts.Self, "nodes", c.members().ids)
+	}
+	if opts.Transport != nil && (len(c.members().ids) > 1 || !c.members().has(opts.Self)) {
+		c.quit = make(chan struct{})
+		c.wg.Go(func() { c.handleRequests(c.quit) })
+		c.wg.Go(func() { c.catchUpWhenIdle(c.quit) })
+		c.wg.Go(func() { c.resendUnordered(c.quit) })
+		c.wg.Go(func() { c.expireSnapshots(c.quit) })
+	}
+	return c, nil
+}
+
+// bftConfig is SmartBFT's configuration, tuned as DESIGN.md measured.
+func (c *Consensus) bftConfig() bft.Configuration {
+	cfg := c.cfg
 	bcfg := bft.DefaultConfig
-	bcfg.SelfID = opts.Self
+	bcfg.SelfID = c.opts.Self
 	bcfg.RequestBatchMaxCount = cfg.BatchesPerBlock
 	bcfg.RequestBatchMaxBytes = cfg.BlockMaxBytes
 	bcfg.RequestBatchMaxInterval = cfg.BlockInterval
@@ -223,49 +246,47 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 	bcfg.ViewChangeTimeout = cfg.ViewChangeTimeout
 	bcfg.ViewChangeResendInterval = cfg.ViewChangeTimeout / 4
 	bcfg.CollectTimeout = cfg.HeartbeatTimeout
+	return bcfg
+}
 
+// startReplica starts SmartBFT from the head block: at start for a member,
+// or when governance has just trusted this node.
+func (c *Consensus) startReplica() error {
+	head := c.opts.Chain.Head()
+	md := &protos.ViewMetadata{}
+	if len(head.Metadata) > 0 {
+		if err := proto.Unmarshal(head.Metadata, md); err != nil {
+			return fmt.Errorf("consensus: head block metadata: %w", err)
+		}
+	}
 	// Two tickers: a ticker channel hands each tick to one receiver only, and
 	// the scheduler and the view changer each need every tick.
-	schedTicker := time.NewTicker(100 * time.Millisecond)
-	vcTicker := time.NewTicker(100 * time.Millisecond)
-	c.stopTickers = func() { schedTicker.Stop(); vcTicker.Stop() }
-	c.bft = &smartbft.Consensus{
-		Config:            bcfg,
+	r := &smartbft.Consensus{
+		Config:            c.bftConfig(),
 		Application:       c,
 		Assembler:         c,
-		WAL:               w,
-		WALInitialContent: walEntries,
+		WAL:               c.wal,
+		WALInitialContent: c.walEntries,
 		Comm:              c,
 		Signer:            c,
 		Verifier:          c,
 		RequestInspector:  c,
 		Synchronizer:      c,
-		Logger:            logger,
+		Logger:            bftLogger{c.log},
 		Metadata:          md,
 		LastProposal:      proposalOf(head),
 		LastSignatures:    signaturesOf(head),
-		Scheduler:         schedTicker.C,
-		ViewChangerTicker: vcTicker.C,
+		Scheduler:         c.schedTicks,
+		ViewChangerTicker: c.vcTicks,
 	}
-	if opts.Transport != nil {
-		stop, err := opts.Transport.Listen(opts.Self, c.onMessage, c.serveSync)
-		if err != nil {
-			return nil, err
-		}
-		c.stopListening = stop
+	if err := r.Start(); err != nil {
+		return fmt.Errorf("consensus: start SmartBFT: %w", err)
 	}
-	if err := c.bft.Start(); err != nil {
-		return nil, fmt.Errorf("consensus: start SmartBFT: %w", err)
-	}
-	if opts.Transport != nil && len(c.ids) > 1 {
-		c.quit = make(chan struct{})
-		c.wg.Go(func() { c.handleRequests(c.quit) })
-		c.wg.Go(func() { c.catchUpWhenIdle(c.quit) })
-		c.wg.Go(func() { c.resendUnordered(c.quit) })
-		c.wg.Go(func() { c.expireSnapshots(c.quit) })
-	}
-	c.log.Info("consensus started", "self", opts.Self, "nodes", c.ids, "view", md.ViewId, "seq", md.LatestSequence, "height", head.Header.Number)
-	return c, nil
+	c.bftMu.Lock()
+	c.bft = r
+	c.bftMu.Unlock()
+	c.log.Info("consensus started", "self", c.opts.Self, "nodes", c.members().ids, "view", md.ViewId, "seq", md.LatestSequence, "height", head.Header.Number)
+	return nil
 }
 
 // rememberOrdered loads the batch ids of the last seenWindow blocks, so
@@ -301,7 +322,9 @@ func (c *Consensus) Stop() {
 	if c.stopListening != nil {
 		c.stopListening()
 	}
-	c.bft.Stop()
+	if r := c.replica(); r != nil {
+		r.Stop()
+	}
 	c.stopTickers()
 	_ = c.wal.Close()
 }
@@ -315,14 +338,18 @@ func (c *Consensus) Stop() {
 // means a leader that drops it is complained about and replaced.
 func (c *Consensus) Submit(_ context.Context, sb *types.SealedBatch) error {
 	req := types.EncodeSealedBatch(sb)
-	if err := c.bft.SubmitRequest(req); err != nil {
+	r := c.replica()
+	if r == nil || !c.members().has(c.opts.Self) {
+		return ErrNotMember
+	}
+	if err := r.SubmitRequest(req); err != nil {
 		return err
 	}
 	c.mu.Lock()
 	now := time.Now()
 	c.unordered[requestID(sb.Origin, sb.Seq)] = &ownBatch{req: req, created: now, sent: now}
 	c.mu.Unlock()
-	if leader := c.bft.GetLeaderID(); leader != 0 && leader != c.opts.Self {
+	if leader := r.GetLeaderID(); leader != 0 && leader != c.opts.Self {
 		c.send(leader, kindRequest, req)
 	}
 	return nil
@@ -352,7 +379,7 @@ func (c *Consensus) resendUnordered(stop <-chan struct{}) {
 			return
 		case <-ticker.C:
 		}
-		leader := c.bft.GetLeaderID()
+		leader := c.Leader()
 		if leader == 0 || leader == c.opts.Self {
 			continue
 		}
@@ -376,10 +403,20 @@ func (c *Consensus) resendUnordered(stop <-chan struct{}) {
 }
 
 // Leader is the current leader's id, 0 when not running.
-func (c *Consensus) Leader() uint64 { return c.bft.GetLeaderID() }
+func (c *Consensus) Leader() uint64 {
+	if r := c.replica(); r != nil {
+		return r.GetLeaderID()
+	}
+	return 0
+}
 
-// View is SmartBFT's current view number.
-func (c *Consensus) View() uint64 { return c.bft.GetViewNumber() }
+// View is SmartBFT's current view number, 0 when not running.
+func (c *Consensus) View() uint64 {
+	if r := c.replica(); r != nil {
+		return r.GetViewNumber()
+	}
+	return 0
+}
 
 func proposalOf(b *types.Block) bft.Proposal {
 	if b.Header.Number == 0 {

@@ -97,10 +97,11 @@ func (c *Consensus) remember(digest string, op *openedProposal) {
 // forgetRequest removes a request from SmartBFT's pool, asynchronously: it
 // is called from SmartBFT's own goroutines.
 func (c *Consensus) forgetRequest(info bft.RequestInfo) {
-	if c.bft == nil || c.bft.Pool == nil {
+	r := c.replica()
+	if r == nil || r.Pool == nil {
 		return
 	}
-	pool := c.bft.Pool
+	pool := r.Pool
 	go func() { _ = pool.RemoveRequest(info) }()
 }
 
@@ -241,12 +242,12 @@ func (c *Consensus) VerifyRequest(val []byte) (bft.RequestInfo, error) {
 }
 
 // peerKey is the public key of consensus node id, nil if unknown.
-func (c *Consensus) peerKey(id uint64) ed25519.PublicKey { return c.peers[id] }
+func (c *Consensus) peerKey(id uint64) ed25519.PublicKey { return c.members().keys[id] }
 
 // checkOrigin requires a batch to be signed by the consensus node it names,
 // so no node can spend another's sequence numbers.
 func (c *Consensus) checkOrigin(sb *types.SealedBatch) error {
-	pub := c.peers[sb.Origin]
+	pub := c.members().keys[sb.Origin]
 	if pub == nil {
 		return fmt.Errorf("%w: batch from unknown origin %d", batch.ErrBadOrigin, sb.Origin)
 	}
@@ -272,7 +273,7 @@ func (c *Consensus) VerifyConsenterSig(sig bft.Signature, p bft.Proposal) ([]byt
 
 // VerifySignature implements bft.Verifier.
 func (c *Consensus) VerifySignature(sig bft.Signature) error {
-	pub := c.peers[sig.ID]
+	pub := c.members().keys[sig.ID]
 	if pub == nil {
 		return fmt.Errorf("%w: unknown signer %d", ErrBadSignature, sig.ID)
 	}
@@ -282,9 +283,9 @@ func (c *Consensus) VerifySignature(sig bft.Signature) error {
 	return nil
 }
 
-// VerificationSequence implements bft.Verifier; the consensus set does not
-// change yet.
-func (c *Consensus) VerificationSequence() uint64 { return 0 }
+// VerificationSequence implements bft.Verifier: it changes with the
+// consensus set.
+func (c *Consensus) VerificationSequence() uint64 { return c.members().version }
 
 // RequestsFromProposal implements bft.Verifier.
 func (c *Consensus) RequestsFromProposal(p bft.Proposal) []bft.RequestInfo {
@@ -353,11 +354,17 @@ func (c *Consensus) Deliver(p bft.Proposal, sigs []bft.Signature) bft.Reconfig {
 		panic(fmt.Sprintf("deliver block %d: %v", b.Header.Number, err))
 	}
 	c.markOrdered(p.Digest(), op, b.Header.Number)
+	if c.refreshMembers() {
+		// SmartBFT restarts its components over the new set, or shuts
+		// itself down if this node left it.
+		c.pendingReconfig.Store(false)
+		return c.reconfig()
+	}
 	return bft.Reconfig{}
 }
 
 // Nodes implements bft.Comm.
-func (c *Consensus) Nodes() []uint64 { return append([]uint64(nil), c.ids...) }
+func (c *Consensus) Nodes() []uint64 { return append([]uint64(nil), c.members().ids...) }
 
 // SendConsensus implements bft.Comm over the bus.
 func (c *Consensus) SendConsensus(to uint64, m *protos.Message) {
@@ -392,7 +399,9 @@ func (c *Consensus) onMessage(data []byte) {
 			c.dropped("dropping malformed consensus message", fmt.Errorf("from node %d: %w", env.From, err))
 			return
 		}
-		c.bft.HandleMessage(env.From, &msg)
+		if r := c.replica(); r != nil {
+			r.HandleMessage(env.From, &msg)
+		}
 	case kindRequest:
 		// Handled on their own goroutine: SmartBFT blocks a request while
 		// the pool is full, and consensus messages on this subscription
@@ -419,7 +428,9 @@ func (c *Consensus) handleRequests(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case f := <-c.requests:
-			c.bft.HandleRequest(f.from, f.req)
+			if r := c.replica(); r != nil {
+				r.HandleRequest(f.from, f.req)
+			}
 		}
 	}
 }

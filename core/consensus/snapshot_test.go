@@ -18,10 +18,8 @@ import (
 
 // checkOriginOf is what every node checks of a batch before ordering it.
 func (c *simCluster) checkOriginOf(sb *types.SealedBatch) error {
-	cons := &Consensus{peers: map[uint64]ed25519.PublicKey{}}
-	for _, p := range c.peers {
-		cons.peers[p.ID] = p.Key
-	}
+	cons := &Consensus{}
+	cons.set.Store(newMembers(c.peers, 0))
 	return cons.checkOrigin(sb)
 }
 

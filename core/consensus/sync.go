@@ -90,9 +90,14 @@ func (c *Consensus) request(to uint64, kind uint8, payload []byte) ([]byte, erro
 // decision it now holds. SmartBFT calls it after view changes and when the
 // node falls behind.
 func (c *Consensus) Sync() bft.SyncResponse {
+	version := c.members().version
 	c.syncFromPeers()
 	head := c.opts.Chain.Head()
-	return bft.SyncResponse{Latest: bft.Decision{Proposal: proposalOf(head), Signatures: signaturesOf(head)}}
+	resp := bft.SyncResponse{Latest: bft.Decision{Proposal: proposalOf(head), Signatures: signaturesOf(head)}}
+	if c.pendingReconfig.Swap(false) || c.members().version != version {
+		resp.Reconfig = bft.ReconfigSync{InReplicatedDecisions: true, CurrentNodes: c.members().ids, CurrentConfig: c.bftConfig()}
+	}
+	return resp
 }
 
 // catchUpWhenIdle fetches missing blocks when this node's head has not
@@ -100,9 +105,13 @@ func (c *Consensus) Sync() bft.SyncResponse {
 // height. SmartBFT notices a lagging follower only through later traffic:
 // on an idle network a node restarted one block behind would otherwise stay
 // behind until the next transaction.
+//
+// A node not yet in the consensus set (trusted by governance but still
+// catching up) follows the chain here continuously, and starts its replica
+// once the blocks it commits make it a member.
 func (c *Consensus) catchUpWhenIdle(stop <-chan struct{}) {
 	const idle = 2 * time.Second
-	ticker := time.NewTicker(idle)
+	ticker := time.NewTicker(idle / 4)
 	defer ticker.Stop()
 	last, since := c.opts.Chain.Head().Header.Number, time.Now()
 	for {
@@ -110,6 +119,19 @@ func (c *Consensus) catchUpWhenIdle(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-ticker.C:
+		}
+		if c.retired.Load() {
+			return
+		}
+		if !c.members().has(c.opts.Self) || c.replica() == nil {
+			c.syncFromPeers()
+			if c.members().has(c.opts.Self) && c.replica() == nil {
+				c.pendingReconfig.Store(false)
+				if err := c.startReplica(); err != nil {
+					c.log.Error("cannot start consensus after joining", "err", err)
+				}
+			}
+			continue
 		}
 		head := c.opts.Chain.Head().Header.Number
 		if head != last {
@@ -125,9 +147,16 @@ func (c *Consensus) catchUpWhenIdle(stop <-chan struct{}) {
 				ahead++
 			}
 		}
-		if ahead >= (len(c.ids)-1)/3+1 {
+		if ahead >= (len(c.members().ids)-1)/3+1 {
 			c.log.Info("behind peers while idle; catching up", "height", head, "peers_ahead", ahead)
 			c.syncFromPeers()
+			if c.pendingReconfig.Load() {
+				// The blocks changed the consensus set: SmartBFT learns it
+				// through its own Sync.
+				if r := c.replica(); r != nil {
+					r.Sync()
+				}
+			}
 		}
 		since = time.Now()
 	}
@@ -142,7 +171,7 @@ func (c *Consensus) peerHeights() []peerHeight {
 		return nil
 	}
 	var heights []peerHeight
-	for _, p := range askHeights(c.opts.Transport, c.opts.Key, c.opts.Self, c.ids) {
+	for _, p := range askHeights(c.opts.Transport, c.opts.Key, c.opts.Self, c.members().ids) {
 		heights = append(heights, peerHeight{p.ID, p.Height})
 	}
 	return heights
@@ -167,7 +196,7 @@ func askHeights(t Transport, key ed25519.PrivateKey, self uint64, ids []uint64) 
 }
 
 func (c *Consensus) syncFromPeers() {
-	if c.opts.Transport == nil || len(c.ids) == 1 {
+	if c.opts.Transport == nil || (len(c.members().ids) == 1 && c.members().has(c.opts.Self)) {
 		return
 	}
 	heights := c.peerHeights()
@@ -223,7 +252,8 @@ func quorum(n int) int {
 func (c *Consensus) commitSynced(b *types.Block) error {
 	c.commitMu.Lock()
 	defer c.commitMu.Unlock()
-	if err := checkQuorum(c.peers, len(c.ids), b); err != nil {
+	m := c.members()
+	if err := checkQuorum(m.keys, len(m.ids), b); err != nil {
 		return fmt.Errorf("%w: %w", ErrSyncBlock, err)
 	}
 	p := bft.Proposal{Header: b.Header.Encode(), Payload: types.EncodeBatches(b.Batches), Metadata: b.Metadata}
@@ -240,6 +270,7 @@ func (c *Consensus) commitSynced(b *types.Block) error {
 	for i := range op.sealed {
 		c.forgetRequest(bft.RequestInfo{ClientID: op.sealed[i].ClientID(), ID: op.sealed[i].ID()})
 	}
+	c.refreshMembers()
 	return nil
 }
 

@@ -81,11 +81,10 @@ func newFixture(t *testing.T) *fixture {
 			Clock: func() time.Time { return f.now },
 		},
 		log:    slog.New(slog.DiscardHandler),
-		peers:  map[uint64]ed25519.PublicKey{1: key.Public().(ed25519.PublicKey), 2: other.Public().(ed25519.PublicKey)},
-		ids:    []uint64{1, 2},
 		opened: map[string]*openedProposal{},
 		seen:   map[string]uint64{},
 	}
+	f.c.set.Store(newMembers([]Peer{{ID: 1, Key: key.Public().(ed25519.PublicKey)}, {ID: 2, Key: other.Public().(ed25519.PublicKey)}}, 0))
 	return f
 }
 
@@ -113,10 +112,12 @@ func metadata(seq uint64) []byte {
 
 // fresh returns a verifier that has not seen the proposal (as a follower).
 func (f *fixture) fresh() *Consensus {
-	return &Consensus{
-		cfg: f.c.cfg, opts: f.c.opts, log: f.c.log, peers: f.c.peers, ids: f.c.ids,
+	c := &Consensus{
+		cfg: f.c.cfg, opts: f.c.opts, log: f.c.log,
 		opened: map[string]*openedProposal{}, seen: f.c.seen,
 	}
+	c.set.Store(f.c.members())
+	return c
 }
 
 func TestAssembledProposalVerifiesAndCommits(t *testing.T) {

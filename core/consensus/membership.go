@@ -1,0 +1,100 @@
+package consensus
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"slices"
+
+	smartbft "github.com/hyperledger-labs/SmartBFT/pkg/consensus"
+	bft "github.com/hyperledger-labs/SmartBFT/pkg/types"
+)
+
+// ErrNotMember refuses batches from a node outside the consensus set: a
+// joining node still catching up, or a retired one.
+var ErrNotMember = errors.New("this node is not in the consensus set")
+
+// Membership is implemented by a Chain whose consensus set changes with
+// the blocks it commits (governance trusts and retires nodes). Consensus
+// asks after every commit.
+type Membership interface {
+	// Peers is the consensus set after the head block.
+	Peers() []Peer
+}
+
+// members is one consensus set; replaced, never changed.
+type members struct {
+	keys    map[uint64]ed25519.PublicKey
+	ids     []uint64 // sorted
+	version uint64   // SmartBFT's verification sequence: +1 per change
+}
+
+func newMembers(peers []Peer, version uint64) *members {
+	m := &members{keys: map[uint64]ed25519.PublicKey{}, version: version}
+	for _, p := range peers {
+		m.keys[p.ID] = p.Key
+		m.ids = append(m.ids, p.ID)
+	}
+	slices.Sort(m.ids)
+	return m
+}
+
+func (m *members) has(id uint64) bool { return m.keys[id] != nil }
+
+func (m *members) equal(o *members) bool {
+	if !slices.Equal(m.ids, o.ids) {
+		return false
+	}
+	for id, k := range m.keys {
+		if !k.Equal(o.keys[id]) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Consensus) members() *members { return c.set.Load() }
+
+// refreshMembers reads the consensus set after a commit and reports whether
+// it changed. Called with commitMu held.
+func (c *Consensus) refreshMembers() bool {
+	ms, ok := c.opts.Chain.(Membership)
+	if !ok {
+		return false
+	}
+	old := c.members()
+	next := newMembers(ms.Peers(), old.version+1)
+	if next.equal(old) {
+		return false
+	}
+	c.set.Store(next)
+	c.pendingReconfig.Store(true)
+	switch {
+	case !old.has(c.opts.Self) && next.has(c.opts.Self):
+		c.log.Info("this node joined the consensus set", "nodes", next.ids)
+	case old.has(c.opts.Self) && !next.has(c.opts.Self):
+		c.retired.Store(true)
+		c.log.Warn("this node was retired from the consensus set; it stops taking part", "nodes", next.ids)
+	default:
+		c.log.Info("consensus set changed", "from", old.ids, "to", next.ids)
+	}
+	return true
+}
+
+// reconfig is what SmartBFT is told after the set changed.
+func (c *Consensus) reconfig() bft.Reconfig {
+	return bft.Reconfig{InLatestDecision: true, CurrentNodes: c.members().ids, CurrentConfig: c.bftConfig()}
+}
+
+// replica returns the running SmartBFT instance, nil while this node is
+// not (or no longer) in the consensus set.
+func (c *Consensus) replica() *smartbft.Consensus {
+	if !c.members().has(c.opts.Self) {
+		return nil
+	}
+	c.bftMu.Lock()
+	defer c.bftMu.Unlock()
+	return c.bft
+}
+
+// IsMember reports whether this node takes part in ordering now.
+func (c *Consensus) IsMember() bool { return c.members().has(c.opts.Self) && c.replica() != nil }
