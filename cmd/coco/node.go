@@ -20,7 +20,7 @@ import (
 
 func nodeCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "Create and run a node of a multi-node network"}
-	cmd.AddCommand(nodeInitCmd(), nodeStartCmd())
+	cmd.AddCommand(nodeInitCmd(), nodeStartCmd(), nodeJoinCmd())
 	return cmd
 }
 
@@ -58,7 +58,12 @@ attestation evidence binding them to the code. Give node.json to whoever runs
 	return cmd
 }
 
-func nodeStartCmd() *cobra.Command {
+func nodeStartCmd() *cobra.Command { return runCmd(false) }
+
+func nodeJoinCmd() *cobra.Command { return runCmd(true) }
+
+// runCmd is `coco node start`, or with join `coco node join`.
+func runCmd(join bool) *cobra.Command {
 	var (
 		configFile string
 		pprofOn    bool
@@ -67,7 +72,7 @@ func nodeStartCmd() *cobra.Command {
 		Use:   "start",
 		Short: "Run a node of the network described by its genesis file",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			keys := map[string]string{"genesis": "node.genesis"}
+			keys := map[string]string{"genesis": "node.genesis", "bus": "bus.url"}
 			for k, v := range commonFlagKeys {
 				keys[k] = v
 			}
@@ -77,12 +82,23 @@ func nodeStartCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runNode(ctx, cfg, runOptions{pprof: pprofOn}, cmd.OutOrStdout())
+			return runNode(ctx, cfg, runOptions{pprof: pprofOn, join: join}, cmd.OutOrStdout())
 		},
+	}
+	if join {
+		cmd.Use = "join --genesis genesis.json [--bus nats://host:port | --config node.yaml]"
+		cmd.Short = "Run a new node: it presents its attestation, waits for the members to trust it, catches up and joins consensus"
+		cmd.Long = `Creates the node's identity if needed (as coco node init), connects to the
+network's bus, and asks to join with its attestation evidence. The network
+records it as pending; it prints the command members run to trust it
+(coco gov propose trust-node NODE-ID). Once trusted it receives the ledger
+secret encrypted to its enclave key, catches up from its peers and takes part
+in consensus. Later starts (coco node start or join) just run it.`
 	}
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "configuration file (yaml, toml or json)")
 	f.String("genesis", "", "genesis file of the network")
+	f.String("bus", "", "URL of the network's NATS bus (instead of an embedded server)")
 	f.BoolVar(&pprofOn, "pprof", false, "serve Go profiles under /debug/pprof/ on the RPC port")
 	addCommonFlags(cmd)
 	return cmd
@@ -213,7 +229,28 @@ func testnetCmd() *cobra.Command {
 	f.BoolVar(&o.PinMeasurement, "pin-measurement", false, "allow only this build's code measurement")
 	f.IntVar(&o.Members, "members", o.Members, "founding members to create (keys under DIR/members)")
 	f.Uint64Var(&eth.ChainID, "chain-id", eth.ChainID, "Ethereum chain id")
-	cmd.AddCommand(initCmd)
+	var index int
+	addCmd := &cobra.Command{
+		Use:   "add-node --index I",
+		Short: "Create node I's identity and config for a testnet made by init (same port flags); run it with coco node join",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			info, err := localnet.AddNode(o, index)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node %d (id %s): coco node join --config %s   (rpc http://%s:%d)\n", index, info.NodeID, localnet.ConfigPath(o.Dir, index), o.Host, o.RPCPort+index)
+			fmt.Fprintf(cmd.OutOrStdout(), "members then run: coco gov propose --as MEMBER trust-node %s\n", info.NodeID)
+			return nil
+		},
+	}
+	af := addCmd.Flags()
+	af.StringVar(&o.Dir, "dir", o.Dir, "the testnet's directory")
+	af.IntVar(&o.Nodes, "nodes", o.Nodes, "number of nodes the testnet was created with")
+	af.IntVar(&index, "index", o.Nodes, "index of the new node (ports: base + index)")
+	af.IntVar(&o.RPCPort, "rpc-port", o.RPCPort, "JSON-RPC port of node 0")
+	af.IntVar(&o.BusPort, "bus-port", o.BusPort, "NATS client port of node 0")
+	af.IntVar(&o.ClusterPort, "cluster-port", o.ClusterPort, "NATS route port of node 0")
+	cmd.AddCommand(initCmd, addCmd)
 	return cmd
 }
 

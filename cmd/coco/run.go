@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,6 +33,7 @@ var faultInjection func(log *slog.Logger) (func(consensus.Transport, ed25519.Pri
 // runOptions distinguish `coco dev` from `coco node start`.
 type runOptions struct {
 	dev   bool // one-node network of its own; dev accounts sign over RPC
+	join  bool // a node not in genesis: ask the network to take it in first
 	pprof bool
 }
 
@@ -69,20 +71,31 @@ func runNode(ctx context.Context, cfg Config, opts runOptions, out io.Writer) er
 		}
 	}
 
+	id, err := node.LoadIdentity(cfg.Node.DataDir, enc)
+	if errors.Is(err, node.ErrNoIdentity) && opts.join {
+		id, err = node.InitIdentity(cfg.Node.DataDir, enc)
+	}
+	if err != nil {
+		return err
+	}
+	if cfg.Bus.Name == "" {
+		cfg.Bus.Name = fmt.Sprintf("coco-%s-%.8s", g.Network, id.NodeID())
+	}
+	bus, err := bridge.Start(cfg.Bus, log)
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+	if opts.join {
+		if err := node.Join(ctx, cfg.Node.DataDir, enc, g, bus.Conn(), log); err != nil {
+			return fmt.Errorf("join network %q: %w", g.Network, err)
+		}
+	}
 	n, err := node.Open(cfg.Node, enc, g, log)
 	if err != nil {
 		return err
 	}
 	log = log.With("node", n.Status().ID)
-	if cfg.Bus.Name == "" {
-		cfg.Bus.Name = fmt.Sprintf("coco-%s-%d", g.Network, n.Status().ID)
-	}
-	bus, err := bridge.Start(cfg.Bus, log)
-	if err != nil {
-		n.Stop()
-		return err
-	}
-	defer bus.Close()
 	// Before the applications read their state: a node far behind may
 	// replace it by a peer's snapshot.
 	if err := n.CatchUpFromSnapshot(bus.Conn()); err != nil {

@@ -189,7 +189,11 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 		unordered: map[string]*ownBatch{},
 		requests:  make(chan forwarded, 1024),
 	}
-	c.set.Store(newMembers(opts.Peers, 0))
+	var version uint64
+	if ms, ok := opts.Chain.(Membership); ok {
+		version = ms.MembershipVersion()
+	}
+	c.set.Store(newMembers(opts.Peers, version))
 	w, walEntries, err := wal.InitializeAndReadAll(bftLogger{c.log}, filepath.Join(opts.DataDir, "wal"), wal.DefaultOptions())
 	if err != nil {
 		return nil, fmt.Errorf("consensus wal: %w", err)
@@ -274,7 +278,7 @@ func (c *Consensus) startReplica() error {
 		Synchronizer:      c,
 		Logger:            bftLogger{c.log},
 		Metadata:          md,
-		LastProposal:      proposalOf(head),
+		LastProposal:      c.proposalOf(head),
 		LastSignatures:    signaturesOf(head),
 		Scheduler:         c.schedTicks,
 		ViewChangerTicker: c.vcTicks,
@@ -418,11 +422,15 @@ func (c *Consensus) View() uint64 {
 	return 0
 }
 
-func proposalOf(b *types.Block) bft.Proposal {
+// proposalOf is a committed block as a SmartBFT decision. Blocks do not
+// record the verification sequence they were decided under; the current
+// one is what SmartBFT compares with (a difference only skips checking the
+// previous commit signatures, right after a membership change).
+func (c *Consensus) proposalOf(b *types.Block) bft.Proposal {
 	if b.Header.Number == 0 {
 		return bft.Proposal{}
 	}
-	return bft.Proposal{Header: b.Header.Encode(), Payload: types.EncodeBatches(b.Batches), Metadata: b.Metadata}
+	return bft.Proposal{Header: b.Header.Encode(), Payload: types.EncodeBatches(b.Batches), Metadata: b.Metadata, VerificationSequence: int64(c.members().version)}
 }
 
 func signaturesOf(b *types.Block) []bft.Signature {

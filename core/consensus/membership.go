@@ -19,13 +19,17 @@ var ErrNotMember = errors.New("this node is not in the consensus set")
 type Membership interface {
 	// Peers is the consensus set after the head block.
 	Peers() []Peer
+	// MembershipVersion counts the changes of the set up to the head: the
+	// same on every replica at the same height (SmartBFT's verification
+	// sequence, stamped on every proposal).
+	MembershipVersion() uint64
 }
 
 // members is one consensus set; replaced, never changed.
 type members struct {
 	keys    map[uint64]ed25519.PublicKey
 	ids     []uint64 // sorted
-	version uint64   // SmartBFT's verification sequence: +1 per change
+	version uint64   // SmartBFT's verification sequence (Membership)
 }
 
 func newMembers(peers []Peer, version uint64) *members {
@@ -62,8 +66,8 @@ func (c *Consensus) refreshMembers() bool {
 		return false
 	}
 	old := c.members()
-	next := newMembers(ms.Peers(), old.version+1)
-	if next.equal(old) {
+	next := newMembers(ms.Peers(), ms.MembershipVersion())
+	if next.equal(old) && next.version == old.version {
 		return false
 	}
 	c.set.Store(next)

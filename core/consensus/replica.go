@@ -80,7 +80,7 @@ func (c *Consensus) AssembleProposal(metadata []byte, requests [][]byte) bft.Pro
 		HistoryRoot:    root,
 		PrevStateRoots: c.opts.Chain.StateRoots(),
 	}
-	p := bft.Proposal{Header: h.Encode(), Payload: types.EncodeBatches(sealed), Metadata: metadata}
+	p := bft.Proposal{Header: h.Encode(), Payload: types.EncodeBatches(sealed), Metadata: metadata, VerificationSequence: int64(c.members().version)}
 	c.remember(p.Digest(), &openedProposal{header: &h, sealed: sealed, batches: batches, leaves: leaves})
 	return p
 }

@@ -93,7 +93,7 @@ func (c *Consensus) Sync() bft.SyncResponse {
 	version := c.members().version
 	c.syncFromPeers()
 	head := c.opts.Chain.Head()
-	resp := bft.SyncResponse{Latest: bft.Decision{Proposal: proposalOf(head), Signatures: signaturesOf(head)}}
+	resp := bft.SyncResponse{Latest: bft.Decision{Proposal: c.proposalOf(head), Signatures: signaturesOf(head)}}
 	if c.pendingReconfig.Swap(false) || c.members().version != version {
 		resp.Reconfig = bft.ReconfigSync{InReplicatedDecisions: true, CurrentNodes: c.members().ids, CurrentConfig: c.bftConfig()}
 	}

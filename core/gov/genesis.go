@@ -134,6 +134,24 @@ func (g *Gov) TrustedNodes() []Node {
 	return out
 }
 
+// MembershipVersion counts the changes of the consensus set since genesis:
+// one per node trusted after genesis and one per node retired. It is the
+// same on every replica after the same block.
+func (g *Gov) MembershipVersion() uint64 {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	var v uint64
+	for _, n := range g.t.nodes {
+		if n.Joined > 0 && n.Status != NodePending {
+			v++ // trusted after genesis
+		}
+		if n.Status == NodeRetired {
+			v++
+		}
+	}
+	return v
+}
+
 // Node returns one row of the nodes table.
 func (g *Gov) Node(id string) (Node, bool) {
 	g.mu.RLock()

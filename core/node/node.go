@@ -87,6 +87,9 @@ type Node struct {
 	db      *state.DB
 	ledger  *ledger.Ledger
 	keys    *batch.Keyring
+	// ledgerSecret is kept to hand to nodes governance trusts later.
+	ledgerSecret []byte
+	stopJoins    func()
 
 	gov     *gov.Gov
 	apps    []App
@@ -121,11 +124,11 @@ func Open(cfg Config, enc enclave.Enclave, g *Genesis, log *slog.Logger) (*Node,
 	if err != nil {
 		return nil, err
 	}
-	self, err := g.Self(id.PublicKey())
+	self, genesisSelf, err := selfID(cfg.DataDir, g, id)
 	if err != nil {
 		return nil, err
 	}
-	ledgerSecret, err := loadLedgerSecret(cfg.DataDir, enc, id, self, g.Network)
+	ledgerSecret, err := loadLedgerSecret(cfg.DataDir, enc, id, genesisSelf, g.Network)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +139,7 @@ func Open(cfg Config, enc enclave.Enclave, g *Genesis, log *slog.Logger) (*Node,
 	if err != nil {
 		return nil, err
 	}
-	n, err := open(cfg, enc, g, id, self.ID, ledgerSecret, db, log)
+	n, err := open(cfg, enc, g, id, self, ledgerSecret, db, log)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -153,7 +156,7 @@ func open(cfg Config, enc enclave.Enclave, g *Genesis, id *Identity, self uint64
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, enc: enc, id: id, self: self, genesis: g, log: log, db: db, ledger: l, keys: keys}
+	n := &Node{cfg: cfg, enc: enc, id: id, self: self, genesis: g, log: log, db: db, ledger: l, keys: keys, ledgerSecret: ledgerSecret}
 	if n.gov, err = gov.Open(db.Namespace(types.GovNamespace), g.Network, govGenesis(g), nodeVerifier(enc), log); err != nil {
 		return nil, err
 	}
@@ -185,6 +188,9 @@ func loadLedgerSecret(dir string, enc enclave.Sealer, id *Identity, self *Genesi
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
+	}
+	if self == nil {
+		return nil, fmt.Errorf("%w: no sealed ledger secret in %s: a node not in genesis gets it by joining (coco node join)", ErrGenesis, dir)
 	}
 	secret, err = self.OpenLedgerSecret(id, network)
 	if err != nil {
@@ -222,10 +228,6 @@ func (n *Node) Start(bus *nats.Conn) error {
 		return err
 	}
 	n.roots = n.appRoots()
-	peers := make([]consensus.Peer, len(n.genesis.Nodes))
-	for i, gn := range n.genesis.Nodes {
-		peers[i] = consensus.Peer{ID: gn.ID, Key: ed25519.PublicKey(gn.PublicKey)}
-	}
 	cfg := n.cfg.Consensus
 	cfg.Network = n.genesis.Network
 	var transport consensus.Transport
@@ -241,7 +243,7 @@ func (n *Node) Start(bus *nats.Conn) error {
 	cons, err := consensus.Start(cfg, consensus.Options{
 		Self:      n.self,
 		Key:       n.id.Key,
-		Peers:     peers,
+		Peers:     n.Peers(),
 		Keys:      n.keys,
 		Chain:     n,
 		Transport: transport,
@@ -252,6 +254,11 @@ func (n *Node) Start(bus *nats.Conn) error {
 		return err
 	}
 	n.cons = cons
+	if bus != nil {
+		if n.stopJoins, err = n.serveJoins(bus); err != nil {
+			return err
+		}
+	}
 	n.batcher = batch.New(n.cfg.Batch, n.self, n.id.Key, n.keys, cons.Submit, n.log)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -327,6 +334,9 @@ var ErrNetworkClosed = errors.New("network not open to users: the members have n
 
 // Admit reports whether users' transactions are accepted now.
 func (n *Node) Admit() error {
+	if n.cons != nil && !n.cons.IsMember() {
+		return fmt.Errorf("%w: it is catching up or was retired; send transactions to another node", consensus.ErrNotMember)
+	}
 	if !n.gov.Params().Open {
 		return ErrNetworkClosed
 	}
@@ -342,6 +352,8 @@ func (n *Node) Submit(tx types.Tx) error {
 		if err := n.Admit(); err != nil {
 			return err
 		}
+	} else if !n.cons.IsMember() {
+		return fmt.Errorf("%w: send governance requests to another node", consensus.ErrNotMember)
 	}
 	return n.batcher.Submit(tx)
 }
@@ -396,7 +408,8 @@ type Status struct {
 	Network     string `json:"network"`
 	NodeID      string `json:"node_id"`
 	ID          uint64 `json:"id"`
-	Nodes       int    `json:"nodes"`
+	Nodes       int    `json:"nodes"` // the consensus set's size
+	Member      bool   `json:"consensus_member"`
 	TrustModel  string `json:"trust_model"`
 	Height      uint64 `json:"height"`
 	HeadHash    string `json:"head_hash"`
@@ -414,7 +427,7 @@ func (n *Node) Status() Status {
 	s := Status{
 		Network:     n.genesis.Network,
 		ID:          n.self,
-		Nodes:       len(n.genesis.Nodes),
+		Nodes:       len(n.Peers()),
 		TrustModel:  n.gov.Params().TrustModel,
 		View:        viewOf(head),
 		NodeID:      n.id.NodeID(),
@@ -427,6 +440,7 @@ func (n *Node) Status() Status {
 	if n.cons != nil {
 		s.Leader = n.cons.Leader()
 		s.View = n.cons.View()
+		s.Member = n.cons.IsMember()
 	}
 	if n.batcher != nil {
 		s.PendingTxs = n.batcher.Pending()
@@ -447,6 +461,9 @@ func viewOf(b *types.Block) uint64 {
 // Committed blocks are already durable; queued, unordered transactions are
 // dropped.
 func (n *Node) Stop() {
+	if n.stopJoins != nil {
+		n.stopJoins()
+	}
 	if n.cancel != nil {
 		n.cancel()
 		n.wg.Wait()

@@ -140,6 +140,40 @@ func Init(o Options) (*node.Genesis, error) {
 	return g, nil
 }
 
+// AddNode creates node i's identity and configuration for a network made
+// by Init with the same options: its bus routes to every node before it.
+// The node then runs `coco node join --config ConfigPath(dir, i)`.
+func AddNode(o Options, i int) (*node.Info, error) {
+	if i < o.Nodes {
+		return nil, fmt.Errorf("testnet: node %d is in genesis (%d nodes); add nodes from %d on", i, o.Nodes, o.Nodes)
+	}
+	if _, err := os.Stat(ConfigPath(o.Dir, i)); err == nil {
+		return nil, fmt.Errorf("%w: %s", ErrExists, ConfigPath(o.Dir, i))
+	}
+	dir := NodeDir(o.Dir, i)
+	enc, err := virtual.Open(dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	id, err := node.InitIdentity(dir, enc)
+	if err != nil {
+		return nil, err
+	}
+	info, err := id.Info(enc)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteInfo(filepath.Join(dir, "node.json"), info); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	o.Nodes = i + 1
+	return info, os.WriteFile(ConfigPath(o.Dir, i), []byte(config(o, abs, i)), 0o600)
+}
+
 func config(o Options, abs string, i int) string {
 	var routes []string
 	for j := range o.Nodes {

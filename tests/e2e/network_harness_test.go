@@ -66,6 +66,7 @@ type nodeStatus struct {
 	Network    string `json:"network"`
 	ID         uint64 `json:"id"`
 	Nodes      int    `json:"nodes"`
+	Member     bool   `json:"consensus_member"`
 	TrustModel string `json:"trust_model"`
 	Height     uint64 `json:"height"`
 	HeadHash   string `json:"head_hash"`
@@ -105,8 +106,14 @@ func freePortBlock(t *testing.T, n int) int {
 // from the byzantine build in that mode.
 func newNetwork(t *testing.T, n int, trust string, byzantine ...string) *network {
 	t.Helper()
-	base := freePortBlock(t, 3*n)
-	nw := &network{t: t, dir: filepath.Join(t.TempDir(), "net"), rpcPort: base, busPort: base + n, clusterPort: base + 2*n}
+	return newNetworkWithRoom(t, n, n, trust, byzantine...)
+}
+
+// newNetworkWithRoom leaves ports for nodes that join later, up to room.
+func newNetworkWithRoom(t *testing.T, n, room int, trust string, byzantine ...string) *network {
+	t.Helper()
+	base := freePortBlock(t, 3*room)
+	nw := &network{t: t, dir: filepath.Join(t.TempDir(), "net"), rpcPort: base, busPort: base + room, clusterPort: base + 2*room}
 	out, err := exec.Command(cocoBin, "testnet", "init", "--dir", nw.dir, "--nodes", fmt.Sprint(n), "--trust-model", trust,
 		"--rpc-port", fmt.Sprint(nw.rpcPort), "--bus-port", fmt.Sprint(nw.busPort), "--cluster-port", fmt.Sprint(nw.clusterPort)).CombinedOutput()
 	if err != nil {

@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cocoledger/coco/core/gov"
+	"github.com/cocoledger/coco/core/govapi"
+	"github.com/ethereum/go-ethereum/ethclient"
+)
+
+// portFlags are `coco testnet` flags matching nw's port layout.
+func (nw *network) portFlags() []string {
+	return []string{"--rpc-port", fmt.Sprint(nw.rpcPort), "--bus-port", fmt.Sprint(nw.busPort), "--cluster-port", fmt.Sprint(nw.clusterPort)}
+}
+
+// join adds node i with `coco testnet add-node` and runs `coco node join`
+// in the background; it returns once the network has recorded the node as
+// pending, with the node's id.
+func (nw *network) join(i int) (*netNode, string) {
+	t := nw.t
+	t.Helper()
+	args := append([]string{"testnet", "add-node", "--dir", nw.dir, "--index", fmt.Sprint(i)}, nw.portFlags()...)
+	if out, err := coco(args...); err != nil {
+		t.Fatalf("add-node %d: %v\n%s", i, err, out)
+	}
+	var info struct {
+		NodeID string `json:"node_id"`
+	}
+	data, err := os.ReadFile(filepath.Join(nw.dir, fmt.Sprintf("node%d", i), "node.json"))
+	if err != nil || json.Unmarshal(data, &info) != nil {
+		t.Fatalf("node.json of node %d: %v", i, err)
+	}
+	nd := &netNode{i: i, nw: nw, logPath: filepath.Join(nw.logDir, fmt.Sprintf("node%d.log", i))}
+	nw.nodes = append(nw.nodes, nd)
+	logFile, err := os.Create(nd.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(cocoBin, "node", "join", "--config", filepath.Join(nw.dir, fmt.Sprintf("node%d", i), "config.yaml"), "--pprof")
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // the banner, once trusted; drained so the node never blocks
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+		}
+	}()
+	nd.proc = &devNode{t: t, cmd: cmd, exited: make(chan error, 1), logPath: nd.logPath}
+	go func() { nd.proc.exited <- cmd.Wait(); logFile.Close() }()
+	t.Cleanup(func() {
+		if nd.proc != nil && nd.proc.cmd.ProcessState == nil {
+			nd.proc.kill()
+		}
+	})
+	nd.url = fmt.Sprintf("http://127.0.0.1:%d", nw.rpcPort+i)
+	nd.proc.URL = nd.url
+	waitUntil(t, 20*time.Second, fmt.Sprintf("node %d recorded as pending", i), func() bool {
+		return strings.Contains(readFile(nd.logPath), "recorded as pending")
+	})
+	return nd, info.NodeID
+}
+
+// decide has members 0 and 1 of nw's three pass one proposal through node
+// via, and returns its id.
+func (nw *network) decide(via int, action ...string) string {
+	t := nw.t
+	t.Helper()
+	member := func(i int) string { return filepath.Join(nw.dir, "members", fmt.Sprintf("member%d", i)) }
+	out, err := nw.govAs(via, member(0), append([]string{"propose"}, action...)...)
+	m := regexp.MustCompile(`proposal ([0-9a-f]{64}): open`).FindStringSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("propose %v: %v\n%s", action, err, out)
+	}
+	for _, v := range []int{0, 1} {
+		if out, err := nw.govAs(via, member(v), "vote", m[1], "accept"); err != nil {
+			t.Fatalf("vote on %v: %v\n%s", action, err, out)
+		}
+	}
+	if out, _ := nw.govAs(via, member(0), "show", m[1]); !strings.Contains(out, `"state": "accepted"`) {
+		t.Fatalf("%v not accepted:\n%s", action, out)
+	}
+	return m[1]
+}
+
+// member waits until nd reports itself in a consensus set of size n, at
+// the height of ref.
+func (nd *netNode) waitMember(ref *netNode, n int) {
+	nd.nw.t.Helper()
+	waitUntil(nd.nw.t, 60*time.Second, fmt.Sprintf("node %d in a consensus set of %d, caught up", nd.i, n), func() bool {
+		st, err := nd.status()
+		rs, rerr := ref.status()
+		return err == nil && rerr == nil && st.Member && st.Nodes == n && st.Height+2 >= rs.Height
+	})
+}
+
+// Grow a four-node network to five and seven nodes and shrink it back to
+// four, under load: joiners present their evidence, wait pending until
+// the members trust them, catch up and take part in consensus; retired
+// nodes stop. No committed transaction is lost, and commits never pause
+// longer than a view change.
+func TestMembershipGrowAndShrinkUnderLoad(t *testing.T) {
+	nw := newNetworkWithRoom(t, 4, 7, "tee")
+	watch := nw.nodes[0].watchCommits()
+	start := time.Now()
+	l := nw.startLoad(devKeys[2:8], []*netNode{nw.nodes[0], nw.nodes[2]})
+	waitUntil(t, 30*time.Second, "load running", func() bool { return nw.ackCount() >= 50 })
+
+	ids := map[int]string{}
+	grow := func(i, size int) {
+		nd, id := nw.join(i)
+		ids[i] = id
+		if st, err := nd.status(); err == nil {
+			t.Fatalf("pending node %d already serves: %+v", i, st)
+		}
+		// Every genesis node has executed the join before a member proposes.
+		waitUntil(t, 10*time.Second, "the pending node on every node", func() bool {
+			for _, g := range nw.nodes[:4] {
+				var nodes []gov.Node
+				if g.proc == nil || (&govapi.Client{URL: g.url}).Get(context.Background(), "/nodes", &nodes) != nil {
+					continue
+				}
+				if !slices.ContainsFunc(nodes, func(n gov.Node) bool { return n.ID == id && n.Status == gov.NodePending }) {
+					return false
+				}
+			}
+			return true
+		})
+		nw.decide(i%4, "trust-node", id)
+		nd.waitMember(nw.nodes[0], size)
+		nd.raw = nd.proc.rpcClient(t, nd.url)
+		nd.eth = ethclient.NewClient(nd.raw)
+		t.Logf("node %d joined: consensus set of %d at height %d, %d receipts so far", i, size, nd.mustStatus().Height, nw.ackCount())
+	}
+	grow(4, 5)
+	grow(5, 6)
+	grow(6, 7)
+
+	// A transaction sent to a joined node is committed everywhere.
+	before := nw.ackCount()
+	waitUntil(t, 30*time.Second, "more receipts with seven nodes", func() bool { return nw.ackCount() >= before+100 })
+	nw.assertSameChain(30 * time.Second)
+
+	retire := func(i, size int) {
+		nd := nw.nodes[i]
+		var info struct {
+			NodeID string `json:"node_id"`
+		}
+		data, _ := os.ReadFile(filepath.Join(nw.dir, fmt.Sprintf("node%d", i), "node.json"))
+		_ = json.Unmarshal(data, &info)
+		nw.decide(0, "retire-node", info.NodeID)
+		waitUntil(t, 30*time.Second, fmt.Sprintf("node %d out of the consensus set", i), func() bool {
+			st, err := nd.status()
+			rs, rerr := nw.nodes[0].status()
+			return err == nil && rerr == nil && !st.Member && rs.Nodes == size
+		})
+		nd.stop()
+		t.Logf("node %d retired: consensus set of %d at height %d", i, size, nw.nodes[0].mustStatus().Height)
+	}
+	// Shrink to four: two joiners and one genesis node.
+	retire(6, 6)
+	retire(1, 5)
+	retire(5, 4)
+	before = nw.ackCount()
+	waitUntil(t, 30*time.Second, "more receipts after shrinking", func() bool { return nw.ackCount() >= before+100 })
+	if errs := l.stop(); len(errs) > 0 {
+		t.Logf("clients met %d errors (first: %s)", len(errs), errs[0])
+	}
+	gap, gapAt := longestGap(watch.stop(), start)
+	t.Logf("longest gap between commits on node 0: %v (at %v); %d receipts", gap.Round(time.Millisecond), gapAt.Sub(start).Round(time.Millisecond), nw.ackCount())
+	if gap > 10*time.Second {
+		t.Fatalf("commits paused for %v, longer than a view change", gap)
+	}
+	st := nw.assertSameChain(30 * time.Second)
+	if st.Nodes != 4 {
+		t.Fatalf("final consensus set of %d", st.Nodes)
+	}
+	for _, nd := range nw.live() {
+		nd.assertReceipts(nw.acked)
+	}
+	nw.stopAll()
+}
