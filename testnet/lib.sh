@@ -50,6 +50,13 @@ tn_count() {
 
 tn_config() { echo "$TN_DIR/node$1/config.yaml"; }
 
+# tn_genesis_count: nodes in genesis; later ones joined (join.sh).
+tn_genesis_count() { jq '.nodes | length' "$TN_DIR/genesis.json"; }
+
+# tn_start_cmd NODE: `start` for a genesis node, `join` for a joined one
+# (join just starts a node that has joined before).
+tn_start_cmd() { if (($1 < $(tn_genesis_count))); then echo start; else echo join; fi; }
+
 # tn_addr NODE KEY: host:port of a listener from the node's config
 # (KEY: rpc_addr, listen or cluster_listen).
 tn_addr() {
@@ -78,7 +85,7 @@ tn_pid() {
   pid=$(<"$f")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
-  [[ $cmd == *"node start --config $(tn_config "$1") "* ]] || return 1
+  [[ $cmd == *"node start --config $(tn_config "$1") "* || $cmd == *"node join --config $(tn_config "$1") "* ]] || return 1
   echo "$pid"
 }
 tn_running() { tn_pid "$1" >/dev/null; }
@@ -214,7 +221,7 @@ tn_start() {
   # node. Neither forks, so $! is the node's pid.
   (
     [[ -z $cg ]] || echo "$BASHPID" >"$cg/cgroup.procs"
-    exec setsid "$TN_BIN" node start --config "$cfg" </dev/null
+    exec setsid "$TN_BIN" node "$(tn_start_cmd "$i")" --config "$cfg" </dev/null
   ) >>"$d/node.log" 2>&1 &
   echo "$!" >"$d/pid"
   if [[ -z $cg ]]; then
