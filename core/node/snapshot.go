@@ -1,7 +1,6 @@
 package node
 
 import (
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,15 +85,20 @@ func (n *Node) CatchUpFromSnapshot(bus *nats.Conn) error {
 	if marker == nil && n.cfg.SnapshotAfter == 0 {
 		return nil
 	}
-	if bus == nil || len(n.genesis.Nodes) < 2 {
+	// The consensus set this node knows (genesis, or what governance made
+	// it by its height): the snapshot block must carry a quorum of it.
+	peers := n.Peers()
+	others := 0
+	for _, p := range peers {
+		if p.ID != n.self {
+			others++
+		}
+	}
+	if bus == nil || others == 0 {
 		if marker != nil {
 			return fmt.Errorf("%w: an import from node %d was interrupted, and this node has no peers to import from", ErrSnapshotImport, marker.Peer)
 		}
 		return nil
-	}
-	peers := make([]consensus.Peer, len(n.genesis.Nodes))
-	for i, gn := range n.genesis.Nodes {
-		peers[i] = consensus.Peer{ID: gn.ID, Key: ed25519.PublicKey(gn.PublicKey)}
 	}
 	client, err := consensus.NewSnapshotClient(consensus.Options{
 		Self: n.self, Key: n.id.Key, Peers: peers, Keys: n.keys, Chain: n,
@@ -111,7 +115,7 @@ func (n *Node) CatchUpFromSnapshot(bus *nats.Conn) error {
 	}
 
 	own := n.ledger.Height()
-	heights := n.probeHeights(client, marker != nil)
+	heights := n.probeHeights(client, marker != nil, others, len(peers))
 	var candidates []consensus.PeerHeight
 	highest := own
 	for _, p := range heights {
@@ -175,15 +179,14 @@ func (n *Node) CatchUpFromSnapshot(bus *nats.Conn) error {
 }
 
 // probeHeights asks the peers for their heights and returns each one's
-// highest answer. It stops as soon as a peer is far enough ahead, f+1 or
-// all peers answered, or a short wait passed: peers that do not answer at
+// highest answer. It stops as soon as a peer is far enough ahead, f+1 of
+// the set (of size set) or all others answered, or a short wait passed: peers that do not answer at
 // once are not running (nodes started together all are at the same
 // height), and missing a snapshot only means catching up block by block.
 // Finishing an interrupted import waits longer for a peer that can serve.
-func (n *Node) probeHeights(client *consensus.SnapshotClient, resume bool) []consensus.PeerHeight {
+func (n *Node) probeHeights(client *consensus.SnapshotClient, resume bool, others, set int) []consensus.PeerHeight {
 	own := n.ledger.Height()
-	others := len(n.genesis.Nodes) - 1
-	need := min(others, (len(n.genesis.Nodes)-1)/3+1)
+	need := min(others, (set-1)/3+1)
 	wait := snapshotProbe
 	if resume {
 		wait = snapshotProbeResume
