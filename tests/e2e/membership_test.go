@@ -43,33 +43,8 @@ func (nw *network) join(i int) (*netNode, string) {
 	}
 	nd := &netNode{i: i, nw: nw, logPath: filepath.Join(nw.logDir, fmt.Sprintf("node%d.log", i))}
 	nw.nodes = append(nw.nodes, nd)
-	logFile, err := os.Create(nd.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(cocoBin, "node", "join", "--config", filepath.Join(nw.dir, fmt.Sprintf("node%d", i), "config.yaml"), "--pprof")
-	cmd.Stderr = logFile
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { // the banner, once trusted; drained so the node never blocks
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-		}
-	}()
-	nd.proc = &devNode{t: t, cmd: cmd, exited: make(chan error, 1), logPath: nd.logPath}
-	go func() { nd.proc.exited <- cmd.Wait(); logFile.Close() }()
-	t.Cleanup(func() {
-		if nd.proc != nil && nd.proc.cmd.ProcessState == nil {
-			nd.proc.kill()
-		}
-	})
-	nd.url = fmt.Sprintf("http://127.0.0.1:%d", nw.rpcPort+i)
-	nd.proc.URL = nd.url
+	nd.proc = launchJoin(t, nw, i, nd.logPath)
+	nd.url = nd.proc.URL
 	waitUntil(t, 20*time.Second, fmt.Sprintf("node %d recorded as pending", i), func() bool {
 		return strings.Contains(readFile(nd.logPath), "recorded as pending")
 	})
@@ -194,4 +169,88 @@ func TestMembershipGrowAndShrinkUnderLoad(t *testing.T) {
 		nd.assertReceipts(nw.acked)
 	}
 	nw.stopAll()
+}
+
+// Governance decides which code may join: a node whose measurement is not
+// allowed is refused at the door, and one whose measurement was revoked
+// while it waited cannot be trusted.
+func TestJoinFollowsAllowedMeasurements(t *testing.T) {
+	nw := newNetworkWithRoom(t, 4, 6, "bft")
+	measurement := func(i int) string {
+		var info struct {
+			Evidence struct {
+				Measurement []byte `json:"measurement"`
+			} `json:"evidence"`
+		}
+		data, _ := os.ReadFile(filepath.Join(nw.dir, fmt.Sprintf("node%d", i), "node.json"))
+		if err := json.Unmarshal(data, &info); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%x", info.Evidence.Measurement)
+	}
+	ours := measurement(0) // the same binary runs every node
+	nw.decide(0, "allow-measurement", strings.Repeat("ab", 32))
+
+	// Only other code is allowed: the join is refused, nothing recorded.
+	args := append([]string{"testnet", "add-node", "--dir", nw.dir, "--index", "4"}, nw.portFlags()...)
+	if out, err := coco(args...); err != nil {
+		t.Fatalf("add-node: %v\n%s", err, out)
+	}
+	logPath := filepath.Join(nw.logDir, "node4.log")
+	refused := launchJoin(t, nw, 4, logPath)
+	waitUntil(t, 20*time.Second, "the join refused", func() bool {
+		return strings.Contains(readFile(logPath), "measurement not allowed")
+	})
+	refused.kill()
+	var nodes []gov.Node
+	if err := (&govapi.Client{URL: nw.nodes[1].url}).Get(context.Background(), "/nodes", &nodes); err != nil || len(nodes) != 4 {
+		t.Fatalf("nodes table after a refused join: %v %+v", err, nodes)
+	}
+
+	// Allowed, the node becomes pending; revoked before the vote, it
+	// cannot be trusted.
+	nw.decide(1, "allow-measurement", ours)
+	nd, id := nw.join(5)
+	nw.decide(2, "revoke-measurement", ours)
+	member0 := filepath.Join(nw.dir, "members", "member0")
+	if out, err := nw.govAs(3, member0, "propose", "trust-node", id); err == nil || !strings.Contains(out, "not an allowed measurement") {
+		t.Fatalf("trusting a node whose code was revoked: %v\n%s", err, out)
+	}
+	if st, err := nd.status(); err == nil {
+		t.Fatalf("untrusted node serves: %+v", st)
+	}
+	nd.kill()
+	nw.assertSameChain(10 * time.Second)
+	nw.stopAll()
+}
+
+// launchJoin starts `coco node join` for node i's existing config.
+func launchJoin(t *testing.T, nw *network, i int, logPath string) *devNode {
+	t.Helper()
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(cocoBin, "node", "join", "--config", filepath.Join(nw.dir, fmt.Sprintf("node%d", i), "config.yaml"), "--pprof")
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+		}
+	}()
+	p := &devNode{t: t, cmd: cmd, exited: make(chan error, 1), logPath: logPath, URL: fmt.Sprintf("http://127.0.0.1:%d", nw.rpcPort+i)}
+	go func() { p.exited <- cmd.Wait(); logFile.Close() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.kill()
+		}
+	})
+	return p
 }
