@@ -143,10 +143,9 @@ func (g *Gov) validate(t *tables, a Action) error {
 			return fmt.Errorf("cannot retire the last trusted node")
 		}
 	case ActionRotateLedgerSecret:
-		// Re-keying needs a fresh secret distributed to every trusted node;
-		// until that exists, accepting it would record a change that does
-		// not happen.
-		return fmt.Errorf("%s: %w yet", a.Name, ErrUnsupported)
+		if t.rotation != 0 {
+			return fmt.Errorf("a rotation to generation %d is already pending", t.rotation)
+		}
 	default:
 		return fmt.Errorf("unknown action %q", a.Name)
 	}
@@ -228,6 +227,11 @@ func (g *Gov) execute(t *tables, a Action) error {
 	case ActionOpenNetwork:
 		t.params.Open = true
 		t.dirty[keyParams] = true
+	case ActionRotateLedgerSecret:
+		// A trusted node generates the secret and publishes it
+		// (KindLedgerSecret); until then batches keep the current one.
+		t.rotation = max(t.currentGeneration(), 1) + 1
+		t.dirty[keyRotation] = true
 	default:
 		return fmt.Errorf("unknown action %q", a.Name)
 	}

@@ -20,6 +20,10 @@ type Genesis struct {
 	Members      []string             `json:"members"`
 	Constitution *constitution.Source `json:"constitution,omitempty"` // Default when empty
 	Params       Params               `json:"params"`
+	// Secret is the first ledger secret generation's recovery shares
+	// (made by the genesis ceremony; its encryptions to the nodes are in
+	// the genesis node list).
+	Secret *SecretGeneration `json:"secret,omitempty"`
 	// Nodes and Measurements are filled by the node from the genesis
 	// document, not written in the section.
 	Nodes        []Node   `json:"-"`
@@ -102,6 +106,12 @@ func (g *Gov) initGenesis(gen *Genesis) error {
 	t.dirty[keyConstitution] = true
 	t.params = gen.Params
 	t.dirty[keyParams] = true
+	if gen.Secret != nil {
+		sg := *gen.Secret
+		sg.Generation, sg.Block = 1, 0
+		t.secrets[1] = &sg
+		t.dirty[keySecret+"1"] = true
+	}
 	c, err := constitution.Compile(src)
 	if err != nil {
 		return err

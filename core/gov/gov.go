@@ -116,6 +116,13 @@ func (g *Gov) load() error {
 			err = loadRow(g.t.users, key[len(keyUser):], val)
 		case strings.HasPrefix(key, keyProposal):
 			err = loadRow(g.t.proposals, key[len(keyProposal):], val)
+		case strings.HasPrefix(key, keySecret):
+			var sg SecretGeneration
+			if err = json.Unmarshal(val, &sg); err == nil {
+				g.t.secrets[sg.Generation] = &sg
+			}
+		case key == keyRotation:
+			err = json.Unmarshal(val, &g.t.rotation)
 		}
 		if err != nil {
 			return fmt.Errorf("gov: load %s: %w", key, err)
@@ -342,6 +349,16 @@ func (g *Gov) authenticate(s *Signed, r *Request) error {
 	if r.Network != g.network {
 		return fmt.Errorf("%w: request is for network %q, this is %q", ErrRefused, r.Network, g.network)
 	}
+	if r.Kind == KindLedgerSecret {
+		n := g.t.nodes[r.Member]
+		if n == nil || n.Status != NodeTrusted {
+			return fmt.Errorf("%w: %s is not a trusted node", ErrRefused, short(r.Member))
+		}
+		if !ed25519.Verify(n.PublicKey, Digest(s.Request), s.Signature) {
+			return fmt.Errorf("%w: %w: ledger secret not signed by node %s", ErrRefused, ErrBadSignature, short(r.Member))
+		}
+		return nil
+	}
 	if r.Kind == KindJoin {
 		if !ed25519.Verify(r.Node.PublicKey, Digest(s.Request), s.Signature) {
 			return fmt.Errorf("%w: %w: join request not signed by node %s", ErrRefused, ErrBadSignature, short(r.Node.ID))
@@ -365,7 +382,7 @@ func (g *Gov) authenticate(s *Signed, r *Request) error {
 // checkAge refuses requests signed against a height the ledger has not
 // reached, or too long ago.
 func (g *Gov) checkAge(number uint64, r *Request) error {
-	if r.Kind == KindJoin {
+	if r.Kind == KindJoin || r.Kind == KindLedgerSecret {
 		// Joining is idempotent (a node is pending once) and the joiner
 		// cannot know the height before it has the ledger.
 		return nil
@@ -382,6 +399,12 @@ func (g *Gov) checkAge(number uint64, r *Request) error {
 // admissible checks, without changing anything, that a request can be
 // applied to the current tables.
 func (g *Gov) admissible(id string, r *Request) error {
+	if r.Kind == KindLedgerSecret {
+		if err := g.t.checkSecret(r.Secret, g.constitution.Source().RecoveryThreshold); err != nil {
+			return fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+		return nil
+	}
 	if r.Kind == KindJoin {
 		if n := g.t.nodes[r.Node.ID]; n != nil {
 			if n.Status == NodeRetired {
@@ -432,6 +455,14 @@ func (g *Gov) admissible(id string, r *Request) error {
 func (g *Gov) perform(number uint64, id string, r *Request) *Proposal {
 	var p *Proposal
 	switch r.Kind {
+	case KindLedgerSecret:
+		sg := *r.Secret
+		sg.Block, sg.Issuer = number, r.Member
+		g.t.secrets[sg.Generation] = &sg
+		g.t.rotation = 0
+		g.t.dirty[fmt.Sprintf("%s%d", keySecret, sg.Generation)] = true
+		g.t.dirty[keyRotation] = true
+		return nil
 	case KindJoin:
 		m, _ := g.verifyNode(r.Node, sortedKeys(g.t.measurements)) // admissible checked it
 		j := r.Node

@@ -2,7 +2,9 @@ package gov
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/ed25519"
+	"crypto/hpke"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/cocoledger/coco/core/constitution"
+	"github.com/cocoledger/coco/core/shares"
 	"github.com/cocoledger/coco/core/state"
 	"github.com/cocoledger/coco/core/types"
 	"github.com/cocoledger/coco/enclave"
@@ -43,7 +46,8 @@ func newMembers(t *testing.T, n int) []*MemberKey {
 }
 
 func genesisOf(members []*MemberKey) *Genesis {
-	g := &Genesis{Params: DefaultParams("tee", 1), Nodes: []Node{{ID: "n1", ConsensusID: 1, Status: NodeTrusted}}}
+	g := &Genesis{Params: DefaultParams("tee", 1), Nodes: []Node{{ID: "n1", ConsensusID: 1, Status: NodeTrusted,
+		PublicKey: nodeKey.Public().(ed25519.PublicKey), EncryptionKey: nodeEnc.PublicKey().Bytes()}}}
 	for _, m := range members {
 		g.Members = append(g.Members, string(m.PEM()))
 	}
@@ -235,7 +239,6 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"unknown action", h.sign(1, &Request{Kind: KindPropose, Actions: []Action{{Name: "make_me_king"}}}), "unknown action"},
 		{"misspelt argument", h.sign(1, &Request{Kind: KindPropose, Actions: []Action{{Name: ActionRemoveMember, Args: json.RawMessage(`{"member":"x"}`)}}}), "unknown field"},
 		{"constitution refuses", h.sign(1, &Request{Kind: KindPropose, Actions: []Action{action(ActionSetConstitution, constitution.Source{Validate: `""`, Resolve: `"open"`, RecoveryThreshold: 7})}}), "recovery_threshold must be between 1 and 3"},
-		{"not supported yet", h.sign(1, &Request{Kind: KindPropose, Actions: []Action{action(ActionRotateLedgerSecret, nil)}}), "not supported"},
 		{"unknown node", h.sign(1, &Request{Kind: KindPropose, Actions: []Action{action(ActionTrustNode, NodeArgs{Node: "n2"})}}), "no node n2"},
 	}
 	for i, c := range cases {
@@ -480,5 +483,75 @@ func TestNodeJoinTrustRetire(t *testing.T) {
 	}
 	if r := h.propose(0, action(ActionTrustNode, NodeArgs{Node: "n1"})); r.Applied || !strings.Contains(r.Reason, "retired, not pending") {
 		t.Fatalf("trusting a retired node again: %+v", r)
+	}
+}
+
+var (
+	nodeKey    = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{6}, 32))
+	nodeEnc, _ = ecdh.X25519().NewPrivateKey(bytes.Repeat([]byte{5}, 32))
+)
+
+func TestLedgerSecretRotation(t *testing.T) {
+	h := newHarness(t, newMembers(t, 3), "")
+	newSecret := bytes.Repeat([]byte{0x42}, 32)
+	generation := func(gen uint64, members []*MemberKey) *SecretGeneration {
+		var pubs []*MemberPublic
+		for _, m := range members {
+			pubs = append(pubs, &m.MemberPublic)
+		}
+		sg, err := NewGeneration(network, gen, newSecret, map[string][]byte{"n1": nodeEnc.PublicKey().Bytes()}, pubs, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sg
+	}
+	publish := func(key ed25519.PrivateKey, sg *SecretGeneration) []*Result {
+		s, err := SignLedgerSecret(key, "n1", network, sg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.block(s)
+	}
+	if r := publish(nodeKey, generation(2, h.members)); len(r) != 1 || r[0].Applied || !strings.Contains(r[0].Reason, "no ledger secret rotation is pending") {
+		t.Fatalf("unrequested secret: %+v", r)
+	}
+	p := h.propose(0, action(ActionRotateLedgerSecret, nil))
+	h.vote(0, p.Proposal, Accept)
+	h.vote(1, p.Proposal, Accept)
+	if h.g.PendingRotation() != 2 {
+		t.Fatalf("pending rotation %d", h.g.PendingRotation())
+	}
+	if r := h.propose(0, action(ActionRotateLedgerSecret, nil)); r.Applied || !strings.Contains(r.Reason, "already pending") {
+		t.Fatalf("second rotation: %+v", r)
+	}
+	if r := publish(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32)), generation(2, h.members)); len(r) != 0 {
+		t.Fatalf("secret signed by another key recorded: %+v", r)
+	}
+	if r := publish(nodeKey, generation(2, h.members[:2])); r[0].Applied || !strings.Contains(r[0].Reason, "no recovery share for member m2") {
+		t.Fatalf("secret without every member's share: %+v", r[0])
+	}
+	if r := publish(nodeKey, generation(2, h.members)); !r[0].Applied {
+		t.Fatalf("secret: %+v", r[0])
+	}
+	gens := h.g.SecretGenerations()
+	if h.g.PendingRotation() != 0 || len(gens) != 1 || gens[0].Generation != 2 || gens[0].Issuer != "n1" {
+		t.Fatalf("after rotation: pending %d, generations %+v", h.g.PendingRotation(), gens)
+	}
+	// The node opens its copy; any member's share (threshold 1) recovers it.
+	ct := gens[0].Nodes["n1"]
+	k, _ := hpke.DHKEM(ecdh.X25519()).NewPrivateKey(nodeEnc.Bytes())
+	got, err := hpke.Open(k, hpke.HKDFSHA256(), hpke.AES256GCM(), NodeSecretInfo(network), ct)
+	if err != nil || !bytes.Equal(got, newSecret) {
+		t.Fatalf("node copy: %v", err)
+	}
+	dk, _ := hpke.DHKEM(ecdh.X25519()).NewPrivateKey(h.members[2].DecryptionKey().Bytes())
+	share, err := shares.Open(gens[0].Shares[h.members[2].ID()], dk, shares.Info(network, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c [32]byte
+	copy(c[:], gens[0].Commitment)
+	if secret, err := shares.CombineChecked([]shares.Share{share}, c, string(shares.Info(network, 2))); err != nil || !bytes.Equal(secret, newSecret) {
+		t.Fatalf("recovered from a share: %v", err)
 	}
 }

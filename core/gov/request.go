@@ -49,11 +49,12 @@ type Request struct {
 	// Height is the ledger height the member saw when signing. Together
 	// with the network's request age limit it bounds how long a signed but
 	// unsent request stays usable.
-	Height   uint64    `json:"height"`
-	Actions  []Action  `json:"actions,omitempty"`  // propose
-	Proposal string    `json:"proposal,omitempty"` // vote, withdraw
-	Ballot   string    `json:"ballot,omitempty"`   // vote: accept or reject
-	Node     *NodeJoin `json:"node,omitempty"`     // join
+	Height   uint64            `json:"height"`
+	Actions  []Action          `json:"actions,omitempty"`  // propose
+	Proposal string            `json:"proposal,omitempty"` // vote, withdraw
+	Ballot   string            `json:"ballot,omitempty"`   // vote: accept or reject
+	Node     *NodeJoin         `json:"node,omitempty"`     // join
+	Secret   *SecretGeneration `json:"secret,omitempty"`   // ledger_secret
 	// Nonce keeps two otherwise identical requests (say, the same proposal
 	// made twice on purpose) apart; their ids are the hash of the bytes.
 	Nonce string `json:"nonce,omitempty"`
@@ -155,6 +156,10 @@ func DecodeSigned(payload []byte) (*Signed, *Request, error) {
 	case KindWithdraw:
 		if r.Proposal == "" {
 			return nil, nil, fmt.Errorf("%w: %s names no proposal", ErrBadRequest, r.Kind)
+		}
+	case KindLedgerSecret:
+		if r.Secret == nil || r.Member == "" {
+			return nil, nil, fmt.Errorf("%w: a ledger secret request needs the node and the generation", ErrBadRequest)
 		}
 	case KindJoin:
 		if r.Node == nil || len(r.Node.PublicKey) != ed25519.PublicKeySize || r.Node.Evidence == nil {

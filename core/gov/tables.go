@@ -2,6 +2,7 @@ package gov
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 )
@@ -101,6 +102,8 @@ type tables struct {
 	constitution json.RawMessage
 	params       Params
 	proposals    map[string]*Proposal
+	secrets      map[uint64]*SecretGeneration
+	rotation     uint64 // generation an accepted rotation waits for
 	dirty        map[string]bool
 }
 
@@ -112,6 +115,8 @@ const (
 	keyUser         = "user/"
 	keyProposal     = "proposal/"
 	keyResult       = "result/"
+	keySecret       = "secret/"
+	keyRotation     = "rotation"
 	keyConstitution = "constitution"
 	keyParams       = "params"
 	keyHeight       = "meta/height"
@@ -121,7 +126,7 @@ const (
 func newTables() *tables {
 	return &tables{
 		members: map[string]*Member{}, nodes: map[string]*Node{}, measurements: map[string]bool{},
-		users: map[string]*User{}, proposals: map[string]*Proposal{}, dirty: map[string]bool{},
+		users: map[string]*User{}, proposals: map[string]*Proposal{}, secrets: map[uint64]*SecretGeneration{}, dirty: map[string]bool{},
 	}
 }
 
@@ -133,6 +138,7 @@ func (t *tables) clone() *tables {
 		members: make(map[string]*Member, len(t.members)), nodes: make(map[string]*Node, len(t.nodes)),
 		measurements: maps.Clone(t.measurements), users: make(map[string]*User, len(t.users)),
 		constitution: t.constitution, params: t.params, proposals: t.proposals, dirty: maps.Clone(t.dirty),
+		secrets: t.secrets, rotation: t.rotation,
 	}
 	for k, v := range t.members {
 		m := *v
@@ -157,6 +163,13 @@ func (t *tables) value(key string) []byte {
 		return t.constitution
 	case key == keyParams:
 		v = t.params
+	case key == keyRotation:
+		v = t.rotation
+	case hasPrefix(key, keySecret):
+		var gen uint64
+		if _, err := fmt.Sscan(key[len(keySecret):], &gen); err == nil && t.secrets[gen] != nil {
+			v = t.secrets[gen]
+		}
 	case hasPrefix(key, keyMember):
 		if m := t.members[key[len(keyMember):]]; m != nil {
 			v = m
@@ -198,6 +211,14 @@ func (t *tables) activeMembers() []*Member {
 		}
 	}
 	return out
+}
+
+func (t *tables) currentGeneration() uint64 {
+	var max uint64
+	for gen := range t.secrets {
+		max = maxU(max, gen)
+	}
+	return max
 }
 
 func (t *tables) nextConsensusID() uint64 {

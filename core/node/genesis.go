@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cocoledger/coco/core/constitution"
 	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/types"
 	"github.com/cocoledger/coco/enclave"
@@ -72,6 +73,27 @@ func NewGenesis(network string, infos []*Info, v enclave.Verifier, measurements 
 		return nil, err
 	}
 	defer clear(secret)
+	// The members' recovery shares of the first generation, so that the
+	// ledger survives the loss of every node.
+	var members []*gov.MemberPublic
+	for _, m := range governance.Members {
+		pub, err := gov.ParseMemberPublic([]byte(m))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrGenesis, err)
+		}
+		members = append(members, pub)
+	}
+	threshold := constitution.Default().RecoveryThreshold
+	if governance.Constitution != nil {
+		threshold = governance.Constitution.RecoveryThreshold
+	}
+	if len(members) > 0 {
+		sg, err := gov.NewGeneration(network, 1, secret, nil, members, threshold)
+		if err != nil {
+			return nil, fmt.Errorf("%w: recovery shares: %w", ErrGenesis, err)
+		}
+		g.Governance.Secret = sg
+	}
 	for i, info := range infos {
 		if err := info.Verify(v, measurements); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrGenesis, err)

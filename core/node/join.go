@@ -51,7 +51,9 @@ type secretRequest struct {
 type secretReply struct {
 	Status      string `json:"status"` // a gov node status, or "unknown"
 	ConsensusID uint64 `json:"consensus_id,omitempty"`
-	Secret      []byte `json:"secret,omitempty"` // HPKE to the node's encryption key
+	// Secrets are every ledger secret generation, each HPKE-encrypted to
+	// the node's encryption key.
+	Secrets map[uint64][]byte `json:"secrets,omitempty"`
 }
 
 // ErrRetired means this node's identity was retired by governance.
@@ -139,19 +141,25 @@ func Join(ctx context.Context, dataDir string, enc enclave.Enclave, g *Genesis, 
 }
 
 func finishJoin(dataDir string, enc enclave.Enclave, id *Identity, network string, r secretReply, log *slog.Logger) error {
-	secret, err := hpke.Open(id.EncryptionKey(), hpke.HKDFSHA256(), hpke.AES256GCM(), ledgerSecretInfo(network), r.Secret)
-	if err != nil {
-		return fmt.Errorf("join: cannot open the ledger secret a peer sent: %w", err)
+	got := secrets{}
+	for gen, ct := range r.Secrets {
+		secret, err := hpke.Open(id.EncryptionKey(), hpke.HKDFSHA256(), hpke.AES256GCM(), ledgerSecretInfo(network), ct)
+		if err != nil {
+			return fmt.Errorf("join: cannot open ledger secret generation %d a peer sent: %w", gen, err)
+		}
+		got[gen] = secret
 	}
-	defer clear(secret)
-	if err := sealToFile(dataDir, ledgerSecretFile, secret, enc); err != nil {
+	if len(got) == 0 {
+		return errors.New("join: a peer sent no ledger secret")
+	}
+	if err := saveSecrets(dataDir, enc, got); err != nil {
 		return err
 	}
 	m, _ := json.Marshal(membership{ConsensusID: r.ConsensusID})
 	if err := writeFileSync(filepath.Join(dataDir, membershipFile), m); err != nil {
 		return err
 	}
-	log.Info("trusted by the network; received the ledger secret", "consensus_id", r.ConsensusID)
+	log.Info("trusted by the network; received the ledger secret", "consensus_id", r.ConsensusID, "generations", len(got))
 	return nil
 }
 
@@ -225,12 +233,18 @@ func (n *Node) secretFor(nodeID string) secretReply {
 		n.log.Error("trusted node has an unusable encryption key", "node", nodeID, "err", err)
 		return secretReply{Status: "unknown"}
 	}
-	ct, err := hpke.Seal(pk, hpke.HKDFSHA256(), hpke.AES256GCM(), ledgerSecretInfo(n.genesis.Network), n.ledgerSecret)
-	if err != nil {
-		return secretReply{Status: "unknown"}
+	reply := secretReply{Status: gov.NodeTrusted, ConsensusID: row.ConsensusID, Secrets: map[uint64][]byte{}}
+	n.secretsMu.Lock()
+	defer n.secretsMu.Unlock()
+	for gen, secret := range n.secrets {
+		ct, err := hpke.Seal(pk, hpke.HKDFSHA256(), hpke.AES256GCM(), ledgerSecretInfo(n.genesis.Network), secret)
+		if err != nil {
+			return secretReply{Status: "unknown"}
+		}
+		reply.Secrets[gen] = ct
 	}
-	n.log.Info("sent the ledger secret to a trusted node", "node", nodeID, "consensus_id", row.ConsensusID)
-	return secretReply{Status: gov.NodeTrusted, ConsensusID: row.ConsensusID, Secret: ct}
+	n.log.Info("sent the ledger secret to a trusted node", "node", nodeID, "consensus_id", row.ConsensusID, "generations", len(reply.Secrets))
+	return reply
 }
 
 // Peers implements consensus.Membership: the trusted nodes of the

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cocoledger/coco/core/batch"
@@ -87,9 +89,11 @@ type Node struct {
 	db      *state.DB
 	ledger  *ledger.Ledger
 	keys    *batch.Keyring
-	// ledgerSecret is kept to hand to nodes governance trusts later.
-	ledgerSecret []byte
-	stopJoins    func()
+	// secrets are kept to hand to nodes governance trusts later.
+	secretsMu sync.Mutex
+	secrets   secrets
+	issued    atomic.Uint64 // rotation generation this node has answered
+	stopJoins func()
 
 	gov     *gov.Gov
 	apps    []App
@@ -128,7 +132,7 @@ func Open(cfg Config, enc enclave.Enclave, g *Genesis, log *slog.Logger) (*Node,
 	if err != nil {
 		return nil, err
 	}
-	ledgerSecret, err := loadLedgerSecret(cfg.DataDir, enc, id, genesisSelf, g.Network)
+	secrets, err := loadSecrets(cfg.DataDir, enc, id, genesisSelf, g.Network)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +143,7 @@ func Open(cfg Config, enc enclave.Enclave, g *Genesis, log *slog.Logger) (*Node,
 	if err != nil {
 		return nil, err
 	}
-	n, err := open(cfg, enc, g, id, self, ledgerSecret, db, log)
+	n, err := open(cfg, enc, g, id, self, secrets, db, log)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -147,16 +151,22 @@ func Open(cfg Config, enc enclave.Enclave, g *Genesis, log *slog.Logger) (*Node,
 	return n, nil
 }
 
-func open(cfg Config, enc enclave.Enclave, g *Genesis, id *Identity, self uint64, ledgerSecret []byte, db *state.DB, log *slog.Logger) (*Node, error) {
+func open(cfg Config, enc enclave.Enclave, g *Genesis, id *Identity, self uint64, secrets secrets, db *state.DB, log *slog.Logger) (*Node, error) {
 	l, err := ledger.Open(db.Pebble())
 	if err != nil {
 		return nil, err
 	}
-	keys, err := batch.NewKeyring(1, ledgerSecret)
+	gens := slices.Sorted(maps.Keys(secrets))
+	keys, err := batch.NewKeyring(gens[0], secrets[gens[0]])
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, enc: enc, id: id, self: self, genesis: g, log: log, db: db, ledger: l, keys: keys, ledgerSecret: ledgerSecret}
+	for _, gen := range gens[1:] {
+		if err := keys.Add(gen, secrets[gen]); err != nil {
+			return nil, err
+		}
+	}
+	n := &Node{cfg: cfg, enc: enc, id: id, self: self, genesis: g, log: log, db: db, ledger: l, keys: keys, secrets: secrets}
 	if n.gov, err = gov.Open(db.Namespace(types.GovNamespace), g.Network, govGenesis(g), nodeVerifier(enc), log); err != nil {
 		return nil, err
 	}
@@ -177,26 +187,6 @@ func open(cfg Config, enc enclave.Enclave, g *Genesis, id *Identity, self uint64
 	n.head = head
 	log.Info("ledger opened", "height", head.Header.Number, "history_size", head.Header.HistorySize, "head", head.Header.Hash())
 	return n, nil
-}
-
-// loadLedgerSecret unseals the locally sealed ledger secret, or on first
-// start opens the copy genesis encrypted to this node and seals it locally.
-func loadLedgerSecret(dir string, enc enclave.Sealer, id *Identity, self *GenesisNode, network string) ([]byte, error) {
-	secret, err := unsealFile(dir, ledgerSecretFile, enc)
-	if err == nil {
-		return secret, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	if self == nil {
-		return nil, fmt.Errorf("%w: no sealed ledger secret in %s: a node not in genesis gets it by joining (coco node join)", ErrGenesis, dir)
-	}
-	secret, err = self.OpenLedgerSecret(id, network)
-	if err != nil {
-		return nil, err
-	}
-	return secret, sealToFile(dir, ledgerSecretFile, secret, enc)
 }
 
 // State is the node's database; applications keep their state in their own
@@ -396,6 +386,7 @@ func (n *Node) Commit(b *types.Block, batches []*types.Batch, leaves []types.Has
 	n.mu.Lock()
 	n.head, n.roots = b, roots
 	n.mu.Unlock()
+	n.afterCommit()
 	blocksCommitted.Inc()
 	txsCommitted.Add(float64(len(leaves)))
 	ledgerHeight.Set(float64(b.Header.Number))
@@ -405,20 +396,23 @@ func (n *Node) Commit(b *types.Block, batches []*types.Batch, leaves []types.Has
 
 // Status is what the node reports about itself.
 type Status struct {
-	Network     string `json:"network"`
-	NodeID      string `json:"node_id"`
-	ID          uint64 `json:"id"`
-	Nodes       int    `json:"nodes"` // the consensus set's size
-	Member      bool   `json:"consensus_member"`
-	TrustModel  string `json:"trust_model"`
-	Height      uint64 `json:"height"`
-	HeadHash    string `json:"head_hash"`
-	View        uint64 `json:"view"`
-	Leader      uint64 `json:"leader"`
-	Enclave     string `json:"enclave"`
-	Hardware    bool   `json:"hardware_protection"`
-	PendingTxs  int    `json:"pending_txs"`
-	HistorySize uint64 `json:"history_size"`
+	Network string `json:"network"`
+	NodeID  string `json:"node_id"`
+	ID      uint64 `json:"id"`
+	Nodes   int    `json:"nodes"` // the consensus set's size
+	Member  bool   `json:"consensus_member"`
+	// SecretGeneration is the ledger secret generation new batches are
+	// sealed with.
+	SecretGeneration uint64 `json:"ledger_secret_generation"`
+	TrustModel       string `json:"trust_model"`
+	Height           uint64 `json:"height"`
+	HeadHash         string `json:"head_hash"`
+	View             uint64 `json:"view"`
+	Leader           uint64 `json:"leader"`
+	Enclave          string `json:"enclave"`
+	Hardware         bool   `json:"hardware_protection"`
+	PendingTxs       int    `json:"pending_txs"`
+	HistorySize      uint64 `json:"history_size"`
 }
 
 // Status reports height, leader and enclave mode.
@@ -436,6 +430,8 @@ func (n *Node) Status() Status {
 		Enclave:     n.enc.Platform(),
 		Hardware:    n.enc.Hardware(),
 		HistorySize: head.Header.HistorySize,
+
+		SecretGeneration: n.SecretGeneration(),
 	}
 	if n.cons != nil {
 		s.Leader = n.cons.Leader()

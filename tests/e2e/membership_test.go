@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/govapi"
+	"github.com/cocoledger/coco/core/ledger"
 	"github.com/ethereum/go-ethereum/ethclient"
 )
 
@@ -254,3 +256,83 @@ func launchJoin(t *testing.T, nw *network, i int, logPath string) *devNode {
 	})
 	return p
 }
+
+// Rotating the ledger secret under load: every node installs the new
+// generation in the same block, new batches use it, a restarted node and a
+// node that joins afterwards read blocks of both generations, and no
+// acknowledged transaction is lost.
+func TestLedgerSecretRotationUnderLoad(t *testing.T) {
+	nw := newNetworkWithRoom(t, 4, 5, "bft")
+	l := nw.startLoad(devKeys[2:6], nw.nodes[:3])
+	waitUntil(t, 30*time.Second, "load running", func() bool { return nw.ackCount() >= 50 })
+
+	nw.decide(0, "rotate-ledger-secret")
+	waitUntil(t, 20*time.Second, "every node on generation 2", func() bool {
+		for _, nd := range nw.nodes {
+			if st, err := nd.status(); err != nil || st.SecretGen != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	rotatedAt := nw.nodes[0].mustStatus().Height
+	before := nw.ackCount()
+	waitUntil(t, 30*time.Second, "receipts after the rotation", func() bool { return nw.ackCount() >= before+100 })
+
+	// A node restarted after the rotation reopens both generations.
+	nw.nodes[3].kill()
+	nw.nodes[3].start()
+	// A node that joins after the rotation gets both and catches up over
+	// blocks sealed with each.
+	nd, id := nw.join(4)
+	nw.decide(1, "trust-node", id)
+	nd.waitMember(nw.nodes[0], 5)
+	if st := nd.mustStatus(); st.SecretGen != 2 {
+		t.Fatalf("joined node on generation %d", st.SecretGen)
+	}
+	nd.raw = nd.proc.rpcClient(t, nd.url)
+	nd.eth = ethclient.NewClient(nd.raw)
+	if errs := l.stop(); len(errs) > 0 {
+		t.Logf("clients met %d errors (first: %s)", len(errs), errs[0])
+	}
+	st := nw.assertSameChain(30 * time.Second)
+	t.Logf("rotated at height %d; %d receipts; head %d", rotatedAt, nw.ackCount(), st.Height)
+	for _, n := range nw.live() {
+		n.assertReceipts(nw.acked)
+	}
+	nw.stopAll()
+
+	// In the ledger files: batches before the rotation sealed with
+	// generation 1, the last ones with generation 2.
+	pdb, err := pebble.Open(filepath.Join(nw.dir, "node0", "db"), &pebble.Options{ReadOnly: true, Logger: quietLog{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pdb.Close()
+	led, err := ledger.Open(pdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gens := map[uint64]int{}
+	for b, err := range led.Blocks(1, led.Height()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sb := range b.Batches {
+			gens[sb.KeyGen]++
+			if b.Header.Number > rotatedAt+5 && sb.KeyGen != 2 {
+				t.Fatalf("block %d (after the rotation at %d) has a batch sealed with generation %d", b.Header.Number, rotatedAt, sb.KeyGen)
+			}
+		}
+	}
+	if gens[1] == 0 || gens[2] == 0 {
+		t.Fatalf("batches by generation: %v", gens)
+	}
+	t.Logf("batches by ledger secret generation: %v", gens)
+}
+
+type quietLog struct{}
+
+func (quietLog) Infof(string, ...any)      {}
+func (quietLog) Errorf(string, ...any)     {}
+func (quietLog) Fatalf(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }

@@ -67,6 +67,7 @@ type nodeStatus struct {
 	ID         uint64 `json:"id"`
 	Nodes      int    `json:"nodes"`
 	Member     bool   `json:"consensus_member"`
+	SecretGen  uint64 `json:"ledger_secret_generation"`
 	TrustModel string `json:"trust_model"`
 	Height     uint64 `json:"height"`
 	HeadHash   string `json:"head_hash"`
