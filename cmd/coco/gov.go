@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ecdh"
+	"crypto/hpke"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/govapi"
 	"github.com/cocoledger/coco/core/node"
+	"github.com/cocoledger/coco/core/shares"
 	"github.com/cocoledger/coco/enclave/virtual"
 	"github.com/spf13/cobra"
 )
@@ -100,7 +103,7 @@ func govCmd() *cobra.Command {
 	p.StringVar(&f.node, "node", envOr("COCO_GOV_NODE", "http://127.0.0.1:8545"), "a node's HTTP endpoint (env COCO_GOV_NODE)")
 	p.StringVar(&f.as, "as", os.Getenv("COCO_GOV_AS"), "member files NAME.pem/NAME.key that sign (env COCO_GOV_AS)")
 	p.DurationVar(&f.timeout, "timeout", 30*time.Second, "how long to wait for the node")
-	cmd.AddCommand(govProposeCmd(f), govVoteCmd(f), govWithdrawCmd(f), govListCmd(f), govShowCmd(f), govMembersCmd(f), govAuditCmd())
+	cmd.AddCommand(govProposeCmd(f), govVoteCmd(f), govWithdrawCmd(f), govListCmd(f), govShowCmd(f), govMembersCmd(f), govAuditCmd(), govRecoveryShareCmd(f))
 	return cmd
 }
 
@@ -467,4 +470,82 @@ every signed header records. Needs nothing but the files and the genesis.`,
 	_ = cmd.MarkFlagRequired("data-dir")
 	_ = cmd.MarkFlagRequired("genesis")
 	return cmd
+}
+
+func govRecoveryShareCmd(f *govFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "recovery-share --node RECOVERING-NODE-URL --as NAME",
+		Short: "Give a node that restores a lost network your recovery shares",
+		Long: `Fetches the recovering node's attested keys and checks its evidence, decrypts
+your recovery share of every ledger secret generation with NAME.key, and
+hands each to the node re-encrypted to its enclave key and signed by you.
+The node rebuilds a generation once it has the threshold of shares.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			k, err := f.key()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := f.ctx()
+			defer cancel()
+			c := f.client()
+			ri, err := c.RecoveryInfo(ctx)
+			if err != nil {
+				return err
+			}
+			verifier, err := virtual.New(make([]byte, 32))
+			if err != nil {
+				return err
+			}
+			if err := ri.Node.Verify(verifier, nil); err != nil {
+				return fmt.Errorf("the recovering node's evidence does not check out: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "recovering node %s of network %q, code measurement %x\n", ri.Node.NodeID, ri.Network, ri.Node.Evidence.Measurement)
+			nodeKey, err := shares.ParsePublicKey(ri.Node.EncryptionKey)
+			if err != nil {
+				return err
+			}
+			mine, err := hpke.DHKEM(ecdh.X25519()).NewPrivateKey(k.DecryptionKey().Bytes())
+			if err != nil {
+				return err
+			}
+			given := 0
+			for _, sg := range ri.Secrets {
+				ct := sg.Shares[k.ID()]
+				if len(ct) == 0 {
+					continue
+				}
+				share, err := shares.Open(ct, mine, shares.Info(ri.Network, sg.Generation))
+				if err != nil {
+					return fmt.Errorf("generation %d: cannot open your share: %w", sg.Generation, err)
+				}
+				sealed, err := shares.Seal(share, nodeKey, gov.RecoveryShareInfo(ri.Network, sg.Generation, ri.Node.NodeID))
+				if err != nil {
+					return err
+				}
+				s, err := k.Sign(&gov.Request{Kind: gov.KindRecoveryShare, Network: ri.Network, Height: ri.Height,
+					Recovery: &gov.RecoveryShare{Node: ri.Node.NodeID, Generation: sg.Generation, Share: sealed}})
+				if err != nil {
+					return err
+				}
+				after, err := c.SubmitRecoveryShare(ctx, s)
+				if err != nil {
+					return fmt.Errorf("generation %d: %w", sg.Generation, err)
+				}
+				given++
+				for _, need := range after.Generations {
+					if need.Generation == sg.Generation {
+						fmt.Fprintf(cmd.OutOrStdout(), "generation %d: share given (%d of %d needed)\n", sg.Generation, need.Have, need.Threshold)
+					}
+				}
+				if after.Done {
+					fmt.Fprintln(cmd.OutOrStdout(), "the node has rebuilt every ledger secret generation")
+					break
+				}
+			}
+			if given == 0 {
+				return fmt.Errorf("member %s holds no recovery share of this network", k.Name())
+			}
+			return nil
+		},
+	}
 }

@@ -20,7 +20,7 @@ import (
 
 func nodeCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "Create and run a node of a multi-node network"}
-	cmd.AddCommand(nodeInitCmd(), nodeStartCmd(), nodeJoinCmd())
+	cmd.AddCommand(nodeInitCmd(), nodeStartCmd(), nodeJoinCmd(), nodeRecoverCmd())
 	return cmd
 }
 
@@ -62,6 +62,22 @@ func nodeStartCmd() *cobra.Command { return runCmd(false) }
 
 func nodeJoinCmd() *cobra.Command { return runCmd(true) }
 
+func nodeRecoverCmd() *cobra.Command {
+	cmd := runCmd(false)
+	cmd.Use = "recover --from LOST-NODE-DIR --genesis genesis.json --data-dir NEW-DIR"
+	cmd.Short = "Restore a network whose nodes are all lost, from one node's ledger files and the members' recovery shares"
+	cmd.Long = `Creates a new node (new enclave, new keys) in --data-dir, copies the ledger of
+the stopped node in --from and replays its governance, which checks every
+block's consensus signatures. It then waits for the members' recovery shares
+(coco gov recovery-share) on its RPC address. Once every ledger secret
+generation has its threshold, it rebuilds the secrets, replays the whole
+ledger checking every block's state roots, and serves the restored state.
+It does not order new transactions: it is not in the consensus set.`
+	cmd.Flags().String("from", "", "data directory of a stopped node of the lost network")
+	_ = cmd.MarkFlagRequired("from")
+	return cmd
+}
+
 // runCmd is `coco node start`, or with join `coco node join`.
 func runCmd(join bool) *cobra.Command {
 	var (
@@ -82,7 +98,8 @@ func runCmd(join bool) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runNode(ctx, cfg, runOptions{pprof: pprofOn, join: join}, cmd.OutOrStdout())
+			from, _ := cmd.Flags().GetString("from")
+			return runNode(ctx, cfg, runOptions{pprof: pprofOn, join: join, recoverFrom: from}, cmd.OutOrStdout())
 		},
 	}
 	if join {

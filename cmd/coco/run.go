@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/cocoledger/coco/adapters/ethereum"
 	"github.com/cocoledger/coco/bridge"
@@ -32,9 +34,12 @@ var faultInjection func(log *slog.Logger) (func(consensus.Transport, ed25519.Pri
 
 // runOptions distinguish `coco dev` from `coco node start`.
 type runOptions struct {
-	dev   bool // one-node network of its own; dev accounts sign over RPC
-	join  bool // a node not in genesis: ask the network to take it in first
-	pprof bool
+	dev  bool // one-node network of its own; dev accounts sign over RPC
+	join bool // a node not in genesis: ask the network to take it in first
+	// recoverFrom is a lost node's data directory to restore the network
+	// from (coco node recover).
+	recoverFrom string
+	pprof       bool
 }
 
 // runNode runs one node until ctx ends: bus, node, Ethereum adapter, the
@@ -71,6 +76,11 @@ func runNode(ctx context.Context, cfg Config, opts runOptions, out io.Writer) er
 		}
 	}
 
+	if opts.recoverFrom != "" && !node.Recovered(cfg.Node.DataDir) {
+		if err := recoverNetwork(ctx, cfg, opts, enc, g, log, out); err != nil {
+			return err
+		}
+	}
 	id, err := node.LoadIdentity(cfg.Node.DataDir, enc)
 	if errors.Is(err, node.ErrNoIdentity) && opts.join {
 		id, err = node.InitIdentity(cfg.Node.DataDir, enc)
@@ -200,4 +210,45 @@ func printBanner(out io.Writer, cfg Config, n *node.Node, eth *ethereum.Service,
 		fmt.Fprintln(&b, line)
 	}
 	fmt.Fprint(out, b.String())
+}
+
+// recoverNetwork restores the network's ledger secrets from the members'
+// shares: it serves /gov/recovery on the RPC address until every ledger
+// secret generation is rebuilt.
+func recoverNetwork(ctx context.Context, cfg Config, opts runOptions, enc *virtual.Enclave, g *node.Genesis, log *slog.Logger, out io.Writer) error {
+	rec, err := node.StartRecovery(cfg.Node.DataDir, opts.recoverFrom, enc, g, log)
+	if err != nil {
+		return err
+	}
+	defer rec.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/gov/recovery", govapi.RecoveryHandler(rec))
+	ln, err := net.Listen("tcp", cfg.Eth.RPCAddr)
+	if err != nil {
+		return fmt.Errorf("recovery endpoint %s: %w", cfg.Eth.RPCAddr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	info, err := rec.Info()
+	if err != nil {
+		return err
+	}
+	url := "http://" + ln.Addr().String()
+	line := strings.Repeat("=", 78)
+	fmt.Fprintf(out, "%s\n RECOVERING network %q from %s (height %d)\n Recovery endpoint  %s/gov/recovery\n Node id            %s\n", line, g.Network, opts.recoverFrom, info.Height, url, info.Node.NodeID)
+	for _, need := range info.Generations {
+		fmt.Fprintf(out, " Ledger secret generation %d: %d share(s) needed\n", need.Generation, need.Threshold)
+	}
+	fmt.Fprintf(out, " Members run: coco gov recovery-share --node %s --as NAME\n%s\n", url, line)
+	log.Info("waiting for the members' recovery shares", "endpoint", url+"/gov/recovery")
+	select {
+	case <-rec.Done():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Let the last member's request get its answer before the port is
+	// reused by the node's own endpoints.
+	time.Sleep(200 * time.Millisecond)
+	return nil
 }

@@ -399,6 +399,9 @@ func (g *Gov) checkAge(number uint64, r *Request) error {
 // admissible checks, without changing anything, that a request can be
 // applied to the current tables.
 func (g *Gov) admissible(id string, r *Request) error {
+	if r.Kind == KindRecoveryShare {
+		return fmt.Errorf("%w: recovery shares go to a recovering node (coco gov recovery-share), not to the ledger", ErrRefused)
+	}
 	if r.Kind == KindLedgerSecret {
 		if err := g.t.checkSecret(r.Secret, g.constitution.Source().RecoveryThreshold); err != nil {
 			return fmt.Errorf("%w: %w", ErrRefused, err)

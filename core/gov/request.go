@@ -55,6 +55,7 @@ type Request struct {
 	Ballot   string            `json:"ballot,omitempty"`   // vote: accept or reject
 	Node     *NodeJoin         `json:"node,omitempty"`     // join
 	Secret   *SecretGeneration `json:"secret,omitempty"`   // ledger_secret
+	Recovery *RecoveryShare    `json:"recovery,omitempty"` // recovery_share
 	// Nonce keeps two otherwise identical requests (say, the same proposal
 	// made twice on purpose) apart; their ids are the hash of the bytes.
 	Nonce string `json:"nonce,omitempty"`
@@ -156,6 +157,10 @@ func DecodeSigned(payload []byte) (*Signed, *Request, error) {
 	case KindWithdraw:
 		if r.Proposal == "" {
 			return nil, nil, fmt.Errorf("%w: %s names no proposal", ErrBadRequest, r.Kind)
+		}
+	case KindRecoveryShare:
+		if r.Recovery == nil || r.Recovery.Node == "" || len(r.Recovery.Share) == 0 {
+			return nil, nil, fmt.Errorf("%w: a recovery share names the recovering node and carries the share", ErrBadRequest)
 		}
 	case KindLedgerSecret:
 		if r.Secret == nil || r.Member == "" {

@@ -21,6 +21,24 @@ var ecdhX25519 = ecdh.X25519()
 // Signed by the node's key; Member names the node.
 const KindLedgerSecret = "ledger_secret"
 
+// KindRecoveryShare is a member handing its recovery share of one
+// generation to a node that restores a lost network. It is never ordered:
+// the recovering node checks it against the governance it replayed.
+const KindRecoveryShare = "recovery_share"
+
+// RecoveryShare is a member's share re-encrypted to the recovering node.
+type RecoveryShare struct {
+	Node       string `json:"node"` // the recovering node's id
+	Generation uint64 `json:"generation"`
+	Share      []byte `json:"share"` // shares.Seal to the node's key, info RecoveryShareInfo
+}
+
+// RecoveryShareInfo binds a re-encrypted share to its network, generation
+// and recovering node.
+func RecoveryShareInfo(network string, gen uint64, node string) []byte {
+	return append(shares.Info(network, gen), []byte("|recovering:"+node)...)
+}
+
 // SecretGeneration is what governance records of one generation of the
 // ledger secret: never the secret, only its encryptions to the trusted nodes
 // and the members' recovery shares.
@@ -145,6 +163,18 @@ func (g *Gov) PendingRotation() uint64 {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	return g.t.rotation
+}
+
+// ActiveMember returns an active member's public identity.
+func (g *Gov) ActiveMember(id string) (*MemberPublic, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	m := g.t.members[id]
+	if m == nil || m.Status != MemberActive {
+		return nil, false
+	}
+	pub, err := ParseMemberPublic(memberPEM(m))
+	return pub, err == nil
 }
 
 // ActiveMemberKeys are the active members' public identities, by id.

@@ -64,37 +64,50 @@ func AuditGovernance(dataDir string, g *Genesis, v enclave.Verifier, step func(*
 	}
 	gv.OnResult(step)
 
-	keys := map[uint64]ed25519.PublicKey{}
-	for _, n := range g.Nodes {
-		keys[n.ID] = ed25519.PublicKey(n.PublicKey)
-	}
-	f := (len(keys) - 1) / 3
-	quorum := (len(keys) + f + 2) / 2
+	return replayGovernance(l, gv, 1)
+}
+
+// replayGovernance checks blocks from..head of l against the consensus set
+// of their height (quorum signatures) and the governance root their
+// headers record, executing the governance requests of each block (public,
+// so no ledger secret is needed) into gv. It returns the last block checked.
+func replayGovernance(l *ledger.Ledger, gv *gov.Gov, from uint64) (uint64, error) {
 	height := l.Height()
-	for b, err := range l.Blocks(1, height) {
+	for b, err := range l.Blocks(from, height) {
 		if err != nil {
 			return 0, err
 		}
 		n := b.Header.Number
+		keys := map[uint64]ed25519.PublicKey{}
+		for _, row := range gv.TrustedNodes() {
+			keys[row.ConsensusID] = ed25519.PublicKey(row.PublicKey)
+		}
+		f := (len(keys) - 1) / 3
+		quorum := (len(keys) + f + 2) / 2
 		if signed := signers(&b.Header, b.Signatures, keys); signed < quorum {
 			return n, fmt.Errorf("%w: block %d has %d valid consensus signatures, quorum is %d", ErrAudit, n, signed, quorum)
 		}
 		if root, ok := rootOf(b.Header.PrevStateRoots, types.GovNamespace); !ok || root != gv.Root() {
 			return n, fmt.Errorf("%w: block %d records governance root %s, replay gives %s", ErrAudit, n, root, gv.Root())
 		}
-		var txs []types.Tx
-		for _, sb := range b.Batches {
-			for _, tx := range sb.Public {
-				if tx.Namespace == types.GovNamespace {
-					txs = append(txs, tx)
-				}
-			}
-		}
-		if _, err := gv.Execute(n, txs); err != nil {
+		if _, err := gv.Execute(n, publicTxs(b)); err != nil {
 			return n, err
 		}
 	}
 	return height, nil
+}
+
+// publicTxs are a block's governance requests, in ledger order.
+func publicTxs(b *types.Block) []types.Tx {
+	var txs []types.Tx
+	for _, sb := range b.Batches {
+		for _, tx := range sb.Public {
+			if tx.Namespace == types.GovNamespace {
+				txs = append(txs, tx)
+			}
+		}
+	}
+	return txs
 }
 
 func signers(h *types.Header, sigs []types.Signature, keys map[uint64]ed25519.PublicKey) int {

@@ -42,6 +42,9 @@ const membershipFile = "membership.json"
 
 type membership struct {
 	ConsensusID uint64 `json:"consensus_id"`
+	// Recovered: the node restored the network from a ledger copy and is
+	// not in the consensus set (ConsensusID 0).
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 type secretRequest struct {
@@ -177,7 +180,7 @@ func selfID(dataDir string, g *Genesis, id *Identity) (uint64, *GenesisNode, err
 		return 0, nil, err
 	}
 	var m membership
-	if err := json.Unmarshal(data, &m); err != nil || m.ConsensusID == 0 {
+	if err := json.Unmarshal(data, &m); err != nil || (m.ConsensusID == 0 && !m.Recovered) {
 		return 0, nil, fmt.Errorf("%s: invalid membership record", membershipFile)
 	}
 	return m.ConsensusID, nil, nil

@@ -57,6 +57,10 @@ func (c Config) Validate() error {
 	return c.Consensus.Validate()
 }
 
+// ErrReplayDiverged means executing the ledger again did not reach the
+// state roots the signed headers record.
+var ErrReplayDiverged = errors.New("replay diverged from the ledger")
+
 // ErrNotStarted is returned by Submit before Start.
 var ErrNotStarted = errors.New("node not started")
 
@@ -282,8 +286,19 @@ func (n *Node) replay() error {
 				}
 				batches = append(batches, opened)
 			}
-			if _, err := app.Execute(n.execBlock(b, batches, app.Namespace())); err != nil {
+			root, err := app.Execute(n.execBlock(b, batches, app.Namespace()))
+			if err != nil {
 				return fmt.Errorf("replay block %d into %s: %w", b.Header.Number, app.Namespace(), err)
+			}
+			// The next header records the root every replica reached.
+			if b.Header.Number < height {
+				next, err := n.ledger.Header(b.Header.Number + 1)
+				if err != nil {
+					return fmt.Errorf("replay: %w", err)
+				}
+				if want, ok := rootOf(next.PrevStateRoots, app.Namespace()); ok && want != root {
+					return fmt.Errorf("%w: replaying block %d into %s gives root %s, block %d records %s", ErrReplayDiverged, b.Header.Number, app.Namespace(), root, b.Header.Number+1, want)
+				}
 			}
 		}
 	}

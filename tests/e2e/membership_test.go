@@ -229,11 +229,19 @@ func TestJoinFollowsAllowedMeasurements(t *testing.T) {
 // launchJoin starts `coco node join` for node i's existing config.
 func launchJoin(t *testing.T, nw *network, i int, logPath string) *devNode {
 	t.Helper()
+	return launchAsync(t, logPath, fmt.Sprintf("http://127.0.0.1:%d", nw.rpcPort+i),
+		"node", "join", "--config", filepath.Join(nw.dir, fmt.Sprintf("node%d", i), "config.yaml"), "--pprof")
+}
+
+// launchAsync starts coco without waiting for its banner (a node that
+// waits for the members before it serves); url is where it will serve.
+func launchAsync(t *testing.T, logPath, url string, args ...string) *devNode {
+	t.Helper()
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(cocoBin, "node", "join", "--config", filepath.Join(nw.dir, fmt.Sprintf("node%d", i), "config.yaml"), "--pprof")
+	cmd := exec.Command(cocoBin, args...)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -247,10 +255,10 @@ func launchJoin(t *testing.T, nw *network, i int, logPath string) *devNode {
 		for sc.Scan() {
 		}
 	}()
-	p := &devNode{t: t, cmd: cmd, exited: make(chan error, 1), logPath: logPath, URL: fmt.Sprintf("http://127.0.0.1:%d", nw.rpcPort+i)}
-	go func() { p.exited <- cmd.Wait(); logFile.Close() }()
+	p := &devNode{t: t, cmd: cmd, exited: make(chan error, 1), logPath: logPath, URL: url}
+	go func() { err := cmd.Wait(); p.gone.Store(true); p.exited <- err; logFile.Close() }()
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
+		if !p.gone.Load() {
 			p.kill()
 		}
 	})

@@ -230,7 +230,7 @@ func (nd *netNode) kill() {
 		nd.nw.t.Fatalf("node %d is not running", nd.i)
 	}
 	nd.proc.kill()
-	if nd.proc.cmd.ProcessState == nil {
+	if !nd.proc.gone.Load() {
 		nd.nw.t.Fatalf("node %d did not die on SIGKILL", nd.i)
 	}
 	nd.proc, nd.paused = nil, false

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -59,6 +60,9 @@ type devNode struct {
 	banner  string
 	exited  chan error
 	logPath string
+	// gone is set once the process has been waited for; reading
+	// cmd.ProcessState instead would race with cmd.Wait.
+	gone atomic.Bool
 }
 
 var urlRE = regexp.MustCompile(`JSON-RPC HTTP\s+(http://\S+)`)
@@ -124,9 +128,9 @@ func launchWith(t *testing.T, bin string, env []string, logPath string, args []s
 			bannerDone <- b.String()
 		}
 	}()
-	go func() { n.exited <- cmd.Wait(); logFile.Close() }()
+	go func() { err := cmd.Wait(); n.gone.Store(true); n.exited <- err; logFile.Close() }()
 	t.Cleanup(func() {
-		if n.cmd.ProcessState == nil {
+		if !n.gone.Load() {
 			n.kill()
 		}
 	})
