@@ -1,7 +1,10 @@
 // Package consensus glues the core to SmartBFT: it assembles proposals from
 // sealed batches, verifies proposals, requests and consenter signatures,
 // signs with the node key, moves consensus messages over the bus, answers
-// the Synchronizer, and delivers decided blocks to the node.
+// the Synchronizer (block by block, or a sealed state snapshot for a node
+// far behind), follows changes of the consensus set (Membership: SmartBFT
+// reconfigured, a node outside the set follows the chain until it is in),
+// and delivers decided blocks to the node.
 //
 // It owns the SmartBFT instance and its WAL. It must not execute
 // transactions or write the ledger itself: it hands decided blocks to the
