@@ -74,20 +74,8 @@ func Init(o Options) (*node.Genesis, error) {
 		verifier     *virtual.Enclave
 	)
 	for i := range o.Nodes {
-		dir := NodeDir(o.Dir, i)
-		enc, err := virtual.Open(dir, nil)
+		info, enc, err := initNode(NodeDir(o.Dir, i))
 		if err != nil {
-			return nil, err
-		}
-		id, err := node.InitIdentity(dir, enc)
-		if err != nil {
-			return nil, err
-		}
-		info, err := id.Info(enc)
-		if err != nil {
-			return nil, err
-		}
-		if err := WriteInfo(filepath.Join(dir, "node.json"), info); err != nil {
 			return nil, err
 		}
 		infos = append(infos, info)
@@ -150,20 +138,8 @@ func AddNode(o Options, i int) (*node.Info, error) {
 	if _, err := os.Stat(ConfigPath(o.Dir, i)); err == nil {
 		return nil, fmt.Errorf("%w: %s", ErrExists, ConfigPath(o.Dir, i))
 	}
-	dir := NodeDir(o.Dir, i)
-	enc, err := virtual.Open(dir, nil)
+	info, _, err := initNode(NodeDir(o.Dir, i))
 	if err != nil {
-		return nil, err
-	}
-	id, err := node.InitIdentity(dir, enc)
-	if err != nil {
-		return nil, err
-	}
-	info, err := id.Info(enc)
-	if err != nil {
-		return nil, err
-	}
-	if err := WriteInfo(filepath.Join(dir, "node.json"), info); err != nil {
 		return nil, err
 	}
 	abs, err := filepath.Abs(o.Dir)
@@ -172,6 +148,23 @@ func AddNode(o Options, i int) (*node.Info, error) {
 	}
 	o.Nodes = i + 1
 	return info, os.WriteFile(ConfigPath(o.Dir, i), []byte(config(o, abs, i)), 0o600)
+}
+
+// initNode creates a node identity in dir and writes its node.json.
+func initNode(dir string) (*node.Info, *virtual.Enclave, error) {
+	enc, err := virtual.Open(dir, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	id, err := node.InitIdentity(dir, enc)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := id.Info(enc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return info, enc, WriteInfo(filepath.Join(dir, "node.json"), info)
 }
 
 func config(o Options, abs string, i int) string {

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -237,31 +235,8 @@ func launchJoin(t *testing.T, nw *network, i int, logPath string) *devNode {
 // waits for the members before it serves); url is where it will serve.
 func launchAsync(t *testing.T, logPath, url string, args ...string) *devNode {
 	t.Helper()
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(cocoBin, args...)
-	cmd.Stderr = logFile
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-		}
-	}()
-	p := &devNode{t: t, cmd: cmd, exited: make(chan error, 1), logPath: logPath, URL: url}
-	go func() { err := cmd.Wait(); p.gone.Store(true); p.exited <- err; logFile.Close() }()
-	t.Cleanup(func() {
-		if !p.gone.Load() {
-			p.kill()
-		}
-	})
+	p := startProc(t, cocoBin, nil, logPath, args, nil, nil)
+	p.URL = url
 	return p
 }
 

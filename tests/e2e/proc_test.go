@@ -91,8 +91,47 @@ func launch(t *testing.T, logPath string, args []string, bannerEnd func(line str
 	return launchWith(t, cocoBin, nil, logPath, args, bannerEnd)
 }
 
-// launchWith runs bin with extra environment variables.
+// launchWith runs bin with extra environment variables and waits for its
+// banner.
 func launchWith(t *testing.T, bin string, env []string, logPath string, args []string, bannerEnd func(line string) bool) *devNode {
+	t.Helper()
+	bannerDone := make(chan string, 1)
+	var b strings.Builder
+	sent := false
+	n := startProc(t, bin, env, logPath, args, func(line string) {
+		if sent {
+			return
+		}
+		b.WriteString(line + "\n")
+		if bannerEnd(line) {
+			bannerDone <- b.String()
+			sent = true
+		}
+	}, func() {
+		if !sent {
+			bannerDone <- b.String()
+		}
+	})
+	select {
+	case n.banner = <-bannerDone:
+	case <-time.After(60 * time.Second):
+		n.kill()
+		t.Fatalf("coco %s printed no banner; log:\n%s", args[0], tail(n.log(), 60))
+	}
+	m := urlRE.FindStringSubmatch(n.banner)
+	if m == nil {
+		n.kill()
+		t.Fatalf("no RPC URL in banner:\n%s\nlog:\n%s", n.banner, tail(n.log(), 60))
+	}
+	n.URL = m[1]
+	n.WSURL = "ws://" + strings.TrimPrefix(n.URL, "http://")
+	return n
+}
+
+// startProc runs bin with its stderr appended to logPath, handing each
+// stdout line to onLine and calling onEOF when stdout closes; the process
+// is killed at the end of the test if still running.
+func startProc(t *testing.T, bin string, env []string, logPath string, args []string, onLine func(string), onEOF func()) *devNode {
 	t.Helper()
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -112,20 +151,15 @@ func launchWith(t *testing.T, bin string, env []string, logPath string, args []s
 		t.Fatal(err)
 	}
 	n := &devNode{t: t, cmd: cmd, exited: make(chan error, 1), logPath: logPath}
-	bannerDone := make(chan string, 1)
 	go func() {
-		var b strings.Builder
 		sc := bufio.NewScanner(stdout)
-		sent := false
 		for sc.Scan() {
-			b.WriteString(sc.Text() + "\n")
-			if !sent && bannerEnd(sc.Text()) {
-				bannerDone <- b.String()
-				sent = true
+			if onLine != nil {
+				onLine(sc.Text())
 			}
 		}
-		if !sent {
-			bannerDone <- b.String()
+		if onEOF != nil {
+			onEOF()
 		}
 	}()
 	go func() { err := cmd.Wait(); n.gone.Store(true); n.exited <- err; logFile.Close() }()
@@ -134,19 +168,6 @@ func launchWith(t *testing.T, bin string, env []string, logPath string, args []s
 			n.kill()
 		}
 	})
-	select {
-	case n.banner = <-bannerDone:
-	case <-time.After(60 * time.Second):
-		n.kill()
-		t.Fatalf("coco %s printed no banner; log:\n%s", args[0], tail(n.log(), 60))
-	}
-	m := urlRE.FindStringSubmatch(n.banner)
-	if m == nil {
-		n.kill()
-		t.Fatalf("no RPC URL in banner:\n%s\nlog:\n%s", n.banner, tail(n.log(), 60))
-	}
-	n.URL = m[1]
-	n.WSURL = "ws://" + strings.TrimPrefix(n.URL, "http://")
 	return n
 }
 
