@@ -508,7 +508,23 @@ The node rebuilds a generation once it has the threshold of shares.`,
 			if err != nil {
 				return err
 			}
+			// The vote that makes this node the network's consensus set,
+			// recorded in the recovery block it writes.
+			vote, err := k.Sign(&gov.Request{Kind: gov.KindRecoverNetwork, Network: ri.Network, Height: ri.Height,
+				Node: &gov.NodeJoin{ID: ri.Node.NodeID, PublicKey: ri.Node.PublicKey, EncryptionKey: ri.Node.EncryptionKey, Evidence: ri.Node.Evidence}})
+			if err != nil {
+				return err
+			}
+			after, err := c.SubmitRecoveryShare(ctx, vote)
+			if err != nil {
+				return fmt.Errorf("recovery vote: %w", err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "recovery vote given: this node is to be the restored network's consensus set")
 			given := 0
+			if after.Done {
+				fmt.Fprintln(cmd.OutOrStdout(), "the node has rebuilt every ledger secret generation and has enough votes")
+				return nil
+			}
 			for _, sg := range ri.Secrets {
 				ct := sg.Shares[k.ID()]
 				if len(ct) == 0 {
@@ -538,7 +554,7 @@ The node rebuilds a generation once it has the threshold of shares.`,
 					}
 				}
 				if after.Done {
-					fmt.Fprintln(cmd.OutOrStdout(), "the node has rebuilt every ledger secret generation")
+					fmt.Fprintln(cmd.OutOrStdout(), "the node has rebuilt every ledger secret generation and has enough votes")
 					break
 				}
 			}

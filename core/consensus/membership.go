@@ -3,7 +3,10 @@ package consensus
 import (
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"slices"
+
+	"github.com/cocoledger/coco/core/types"
 
 	smartbft "github.com/hyperledger-labs/SmartBFT/pkg/consensus"
 	bft "github.com/hyperledger-labs/SmartBFT/pkg/types"
@@ -102,3 +105,27 @@ func (c *Consensus) replica() *smartbft.Consensus {
 
 // IsMember reports whether this node takes part in ordering now.
 func (c *Consensus) IsMember() bool { return c.members().has(c.opts.Self) && c.replica() != nil }
+
+// RecoveryChain is implemented by a Chain that can tell who may sign a
+// recovery block (types.Header.Recovery): the node the members voted for
+// in it, with the consensus id it gets.
+type RecoveryChain interface {
+	RecoverySigner(b *types.Block) (Peer, error)
+}
+
+// recoverySigner checks a recovery block's one signature against the node
+// its members' votes name.
+func (c *Consensus) recoverySigner(b *types.Block) (Peer, error) {
+	rc, ok := c.opts.Chain.(RecoveryChain)
+	if !ok {
+		return Peer{}, errors.New("this chain accepts no recovery block")
+	}
+	signer, err := rc.RecoverySigner(b)
+	if err != nil {
+		return Peer{}, err
+	}
+	if err := checkQuorum(map[uint64]ed25519.PublicKey{signer.ID: signer.Key}, 1, b); err != nil {
+		return Peer{}, fmt.Errorf("recovery block not signed by the recovering node %d: %w", signer.ID, err)
+	}
+	return signer, nil
+}

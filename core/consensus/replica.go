@@ -133,7 +133,11 @@ func (c *Consensus) wasOrdered(id string) bool {
 }
 
 // open verifies a proposal against our head and returns its contents.
-func (c *Consensus) open(p bft.Proposal) (*openedProposal, error) {
+func (c *Consensus) open(p bft.Proposal) (*openedProposal, error) { return c.openWith(p, nil) }
+
+// openWith is open for a recovery block, whose one batch comes from the
+// recovering node (recovery, not yet in the set); nil for any other block.
+func (c *Consensus) openWith(p bft.Proposal, recovery *Peer) (*openedProposal, error) {
 	digest := p.Digest()
 	c.mu.Lock()
 	op := c.opened[digest]
@@ -158,6 +162,9 @@ func (c *Consensus) open(p bft.Proposal) (*openedProposal, error) {
 	if types.Sum(p.Payload) != h.BatchesHash {
 		return nil, fmt.Errorf("%w: batches hash", ErrBadPayload)
 	}
+	if h.Recovery != (recovery != nil) {
+		return nil, fmt.Errorf("%w: recovery blocks come only from a recovering node, never from consensus", ErrBadPayload)
+	}
 	sealed, err := types.DecodeBatches(p.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
@@ -170,7 +177,11 @@ func (c *Consensus) open(p bft.Proposal) (*openedProposal, error) {
 			return nil, fmt.Errorf("%w: %s", ErrDuplicate, id)
 		}
 		inBlock[id] = true
-		if err := c.checkOrigin(&sealed[i]); err != nil {
+		if recovery != nil && sealed[i].Origin == recovery.ID {
+			if err := batch.VerifyOrigin(&sealed[i], recovery.Key); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
+			}
+		} else if err := c.checkOrigin(&sealed[i]); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
 		}
 		b, err := c.opts.Keys.Open(&sealed[i])

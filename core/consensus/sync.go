@@ -252,12 +252,21 @@ func quorum(n int) int {
 func (c *Consensus) commitSynced(b *types.Block) error {
 	c.commitMu.Lock()
 	defer c.commitMu.Unlock()
-	m := c.members()
-	if err := checkQuorum(m.keys, len(m.ids), b); err != nil {
-		return fmt.Errorf("%w: %w", ErrSyncBlock, err)
+	var recovery *Peer
+	if b.Header.Recovery {
+		signer, err := c.recoverySigner(b)
+		if err != nil {
+			return fmt.Errorf("%w: block %d: %w", ErrSyncBlock, b.Header.Number, err)
+		}
+		recovery = &signer
+	} else {
+		m := c.members()
+		if err := checkQuorum(m.keys, len(m.ids), b); err != nil {
+			return fmt.Errorf("%w: %w", ErrSyncBlock, err)
+		}
 	}
 	p := bft.Proposal{Header: b.Header.Encode(), Payload: types.EncodeBatches(b.Batches), Metadata: b.Metadata}
-	op, err := c.open(p)
+	op, err := c.openWith(p, recovery)
 	if err != nil {
 		return fmt.Errorf("%w: block %d: %w", ErrSyncBlock, b.Header.Number, err)
 	}

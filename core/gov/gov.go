@@ -56,6 +56,7 @@ type Gov struct {
 	network    string
 	log        *slog.Logger
 	verifyNode NodeVerifier
+	inRecovery bool // executing a recovery block (under mu)
 
 	mu           sync.RWMutex
 	t            *tables
@@ -181,15 +182,20 @@ func (g *Gov) OnResult(f func(*Result)) {
 
 // Execute applies a block's governance requests in order and writes the
 // changed rows, the results, the height and the root in one batch.
-func (g *Gov) Execute(number uint64, txs []types.Tx) (types.Hash, error) {
+//
+// recovery says the block is a recovery block (types.Header.Recovery): the
+// only one in which recovery votes count.
+func (g *Gov) Execute(number uint64, txs []types.Tx, recovery bool) (types.Hash, error) {
 	g.mu.Lock()
 	if number != g.height+1 {
 		g.mu.Unlock()
 		return types.Hash{}, fmt.Errorf("gov: block %d after %d", number, g.height)
 	}
+	g.inRecovery = recovery
 	for i := range txs {
 		g.apply(number, txs[i].Payload)
 	}
+	g.inRecovery = false
 	results := g.results
 	g.results = map[string]*Result{}
 	root, err := g.write(number, results)
@@ -382,7 +388,7 @@ func (g *Gov) authenticate(s *Signed, r *Request) error {
 // checkAge refuses requests signed against a height the ledger has not
 // reached, or too long ago.
 func (g *Gov) checkAge(number uint64, r *Request) error {
-	if r.Kind == KindJoin || r.Kind == KindLedgerSecret {
+	if r.Kind == KindJoin || r.Kind == KindLedgerSecret || r.Kind == KindRecoverNetwork {
 		// Joining is idempotent (a node is pending once) and the joiner
 		// cannot know the height before it has the ledger.
 		return nil
@@ -401,6 +407,9 @@ func (g *Gov) checkAge(number uint64, r *Request) error {
 func (g *Gov) admissible(id string, r *Request) error {
 	if r.Kind == KindRecoveryShare {
 		return fmt.Errorf("%w: recovery shares go to a recovering node (coco gov recovery-share), not to the ledger", ErrRefused)
+	}
+	if r.Kind == KindRecoverNetwork {
+		return g.admitRecovery(r)
 	}
 	if r.Kind == KindLedgerSecret {
 		if err := g.t.checkSecret(r.Secret, g.constitution.Source().RecoveryThreshold); err != nil {
@@ -458,6 +467,9 @@ func (g *Gov) admissible(id string, r *Request) error {
 func (g *Gov) perform(number uint64, id string, r *Request) *Proposal {
 	var p *Proposal
 	switch r.Kind {
+	case KindRecoverNetwork:
+		g.voteRecovery(number, r)
+		return nil
 	case KindLedgerSecret:
 		sg := *r.Secret
 		sg.Block, sg.Issuer = number, r.Member

@@ -93,7 +93,7 @@ func (h *harness) block(reqs ...*Signed) []*Result {
 		txs = append(txs, types.Tx{Namespace: types.GovNamespace, Payload: s.Encode()})
 	}
 	before := len(h.results)
-	if _, err := h.g.Execute(h.g.Height()+1, txs); err != nil {
+	if _, err := h.g.Execute(h.g.Height()+1, txs, false); err != nil {
 		h.t.Fatal(err)
 	}
 	return h.results[before:]
@@ -267,7 +267,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	if _, _, err := h.g.Check([]byte("{not json")); !errors.Is(err, ErrBadRequest) {
 		t.Fatalf("garbage: %v", err)
 	}
-	if _, err := h.g.Execute(h.g.Height()+1, []types.Tx{{Namespace: types.GovNamespace, Payload: []byte("garbage")}}); err != nil {
+	if _, err := h.g.Execute(h.g.Height()+1, []types.Tx{{Namespace: types.GovNamespace, Payload: []byte("garbage")}}, false); err != nil {
 		t.Fatal(err)
 	}
 
@@ -553,5 +553,45 @@ func TestLedgerSecretRotation(t *testing.T) {
 	copy(c[:], gens[0].Commitment)
 	if secret, err := shares.CombineChecked([]shares.Share{share}, c, string(shares.Info(network, 2))); err != nil || !bytes.Equal(secret, newSecret) {
 		t.Fatalf("recovered from a share: %v", err)
+	}
+}
+
+func TestRecoveryVotesCountOnlyInARecoveryBlock(t *testing.T) {
+	h := newHarness(t, newMembers(t, 3), "")
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))
+	pub := key.Public().(ed25519.PublicKey)
+	id := sha256.Sum256(pub)
+	node := &NodeJoin{ID: hex.EncodeToString(id[:]), PublicKey: pub, EncryptionKey: []byte("x25519"),
+		Evidence: &enclave.Evidence{Platform: "test", Measurement: []byte{1}, Report: []byte("ok")}}
+	vote := func(i int) *Signed { return h.sign(i, &Request{Kind: KindRecoverNetwork, Node: node}) }
+	tx := func(s *Signed) types.Tx { return types.Tx{Namespace: types.GovNamespace, Payload: s.Encode()} }
+
+	// In an ordinary block (and at a node's door) a vote is refused:
+	// otherwise a few members could take a live network.
+	if _, _, err := h.g.Check(vote(0).Encode()); err == nil || !strings.Contains(err.Error(), "only in the recovery block") {
+		t.Fatalf("recovery vote at the door: %v", err)
+	}
+	if r := h.block(vote(0)); r[0].Applied {
+		t.Fatalf("recovery vote in an ordinary block applied: %+v", r[0])
+	}
+	if _, err := h.g.RecoverySigner([]types.Tx{tx(vote(2))}); err != nil {
+		t.Fatalf("one vote with threshold 1: %v", err)
+	}
+	if _, err := h.g.RecoverySigner([]types.Tx{{Namespace: types.GovNamespace, Payload: []byte("junk")}}); err == nil {
+		t.Fatal("a block without votes passed as a recovery block")
+	}
+	signer, err := h.g.RecoverySigner([]types.Tx{tx(vote(1))})
+	if err != nil || signer.ID != node.ID || signer.ConsensusID != 2 {
+		t.Fatalf("recovery signer %+v %v", signer, err)
+	}
+	if _, err := h.g.Execute(h.g.Height()+1, []types.Tx{tx(vote(1))}, true); err != nil {
+		t.Fatal(err)
+	}
+	set := h.g.TrustedNodes()
+	if len(set) != 1 || set[0].ID != node.ID || set[0].ConsensusID != 2 || h.g.Params().Open {
+		t.Fatalf("after the recovery block: set %+v, open %v", set, h.g.Params().Open)
+	}
+	if n, _ := h.g.Node("n1"); n.Status != NodeRetired {
+		t.Fatalf("the lost node is %s", n.Status)
 	}
 }

@@ -158,6 +158,13 @@ func DecodeSigned(payload []byte) (*Signed, *Request, error) {
 		if r.Proposal == "" {
 			return nil, nil, fmt.Errorf("%w: %s names no proposal", ErrBadRequest, r.Kind)
 		}
+	case KindRecoverNetwork:
+		if r.Node == nil || len(r.Node.PublicKey) != ed25519.PublicKeySize || r.Node.Evidence == nil {
+			return nil, nil, fmt.Errorf("%w: a recovery vote names the recovering node with its keys and evidence", ErrBadRequest)
+		}
+		if h := sha256.Sum256(r.Node.PublicKey); hex.EncodeToString(h[:]) != r.Node.ID {
+			return nil, nil, fmt.Errorf("%w: node id is not the hash of its public key", ErrBadRequest)
+		}
 	case KindRecoveryShare:
 		if r.Recovery == nil || r.Recovery.Node == "" || len(r.Recovery.Share) == 0 {
 			return nil, nil, fmt.Errorf("%w: a recovery share names the recovering node and carries the share", ErrBadRequest)

@@ -104,6 +104,7 @@ type tables struct {
 	proposals    map[string]*Proposal
 	secrets      map[uint64]*SecretGeneration
 	rotation     uint64 // generation an accepted rotation waits for
+	recovery     recoveryVotes
 	dirty        map[string]bool
 }
 
@@ -126,7 +127,7 @@ const (
 func newTables() *tables {
 	return &tables{
 		members: map[string]*Member{}, nodes: map[string]*Node{}, measurements: map[string]bool{},
-		users: map[string]*User{}, proposals: map[string]*Proposal{}, secrets: map[uint64]*SecretGeneration{}, dirty: map[string]bool{},
+		users: map[string]*User{}, proposals: map[string]*Proposal{}, secrets: map[uint64]*SecretGeneration{}, recovery: recoveryVotes{}, dirty: map[string]bool{},
 	}
 }
 
@@ -138,7 +139,7 @@ func (t *tables) clone() *tables {
 		members: make(map[string]*Member, len(t.members)), nodes: make(map[string]*Node, len(t.nodes)),
 		measurements: maps.Clone(t.measurements), users: make(map[string]*User, len(t.users)),
 		constitution: t.constitution, params: t.params, proposals: t.proposals, dirty: maps.Clone(t.dirty),
-		secrets: t.secrets, rotation: t.rotation,
+		secrets: t.secrets, rotation: t.rotation, recovery: t.recovery,
 	}
 	for k, v := range t.members {
 		m := *v

@@ -29,6 +29,8 @@ type ExecBlock struct {
 	Number uint64
 	TimeMs uint64
 	Hash   types.Hash // core block hash
+	// Recovery marks a recovery block (types.Header.Recovery).
+	Recovery bool
 	// Txs are this namespace's transactions in ledger order. Sender was
 	// checked by an ingress enclave (see types.Tx).
 	Txs []types.Tx
@@ -45,4 +47,6 @@ type govApp struct{ *gov.Gov }
 
 func (govApp) Namespace() string { return types.GovNamespace }
 
-func (a govApp) Execute(b *ExecBlock) (types.Hash, error) { return a.Gov.Execute(b.Number, b.Txs) }
+func (a govApp) Execute(b *ExecBlock) (types.Hash, error) {
+	return a.Gov.Execute(b.Number, b.Txs, b.Recovery)
+}

@@ -222,6 +222,9 @@ func (n *Node) Start(bus *nats.Conn) error {
 		return err
 	}
 	n.roots = n.appRoots()
+	if err := n.writeRecoveryBlock(); err != nil {
+		return err
+	}
 	cfg := n.cfg.Consensus
 	cfg.Network = n.genesis.Network
 	var transport consensus.Transport
@@ -309,7 +312,7 @@ func (n *Node) replay() error {
 // senders that another node's ingress verified are dropped, so the
 // application verifies those signatures itself.
 func (n *Node) execBlock(b *types.Block, batches []*types.Batch, ns string) *ExecBlock {
-	eb := &ExecBlock{Number: b.Header.Number, TimeMs: b.Header.TimeMs, Hash: b.Header.Hash()}
+	eb := &ExecBlock{Number: b.Header.Number, TimeMs: b.Header.TimeMs, Hash: b.Header.Hash(), Recovery: b.Header.Recovery}
 	reverify := n.gov.Params().TrustModel == TrustBFT
 	for _, bt := range batches {
 		for _, tx := range bt.Txs {

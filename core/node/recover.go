@@ -2,21 +2,29 @@ package node
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/cocoledger/coco/core/consensus"
 	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/ledger"
 	"github.com/cocoledger/coco/core/shares"
 	"github.com/cocoledger/coco/core/state"
 	"github.com/cocoledger/coco/core/types"
 	"github.com/cocoledger/coco/enclave"
+	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
+	"google.golang.org/protobuf/proto"
 )
 
 // ErrRecovery marks a recovery that cannot go on: a ledger copy of another
@@ -43,9 +51,10 @@ type Recovery struct {
 	led *ledger.Ledger
 	gov *gov.Gov
 
-	mu   sync.Mutex
-	got  map[uint64]map[string]shares.Share // generation → member id → share
-	done chan struct{}
+	mu    sync.Mutex
+	got   map[uint64]map[string]shares.Share // generation → member id → share
+	votes map[string][]byte                  // member id → signed recover_network vote
+	done  chan struct{}
 }
 
 // RecoveryInfo is what members see of a recovering node before they give
@@ -66,9 +75,9 @@ type RecoveryNeed struct {
 	Have       int    `json:"have"`
 }
 
-// recoveredMarker (in the membership file) says the node restored the
-// network and is not a consensus member yet.
-const recoveredConsensusID = 0
+// recoveryVotesFile holds, until the recovery block is written, the
+// members' signed votes for this node (public data).
+const recoveryVotesFile = "recovery-votes.json"
 
 // Recovered reports whether dataDir holds a node that finished recovering.
 func Recovered(dataDir string) bool {
@@ -91,7 +100,7 @@ func StartRecovery(dataDir, from string, enc enclave.Enclave, g *Genesis, log *s
 	if err != nil {
 		return nil, err
 	}
-	r := &Recovery{dir: dataDir, g: g, enc: enc, id: id, log: log, db: db, got: map[uint64]map[string]shares.Share{}, done: make(chan struct{})}
+	r := &Recovery{dir: dataDir, g: g, enc: enc, id: id, log: log, db: db, got: map[uint64]map[string]shares.Share{}, votes: map[string][]byte{}, done: make(chan struct{})}
 	if err := r.prepare(from); err != nil {
 		db.Close()
 		return nil, err
@@ -198,8 +207,8 @@ func (r *Recovery) Submit(payload []byte) error {
 	if err != nil {
 		return err
 	}
-	if req.Kind != gov.KindRecoveryShare || req.Network != r.g.Network {
-		return fmt.Errorf("%w: want a %s request for network %q", gov.ErrBadRequest, gov.KindRecoveryShare, r.g.Network)
+	if (req.Kind != gov.KindRecoveryShare && req.Kind != gov.KindRecoverNetwork) || req.Network != r.g.Network {
+		return fmt.Errorf("%w: want a %s or %s request for network %q", gov.ErrBadRequest, gov.KindRecoveryShare, gov.KindRecoverNetwork, r.g.Network)
 	}
 	member, ok := r.gov.ActiveMember(req.Member)
 	if !ok {
@@ -207,6 +216,16 @@ func (r *Recovery) Submit(payload []byte) error {
 	}
 	if err := signed.Verify(member); err != nil {
 		return err
+	}
+	if req.Kind == gov.KindRecoverNetwork {
+		if req.Node.ID != r.id.NodeID() {
+			return fmt.Errorf("%w: the vote is for node %.12s, this is %.12s", gov.ErrRefused, req.Node.ID, r.id.NodeID())
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.votes[req.Member] = payload
+		r.log.Info("recovery vote received", "member", member.Name(), "votes", len(r.votes))
+		return r.tryFinish()
 	}
 	rs := req.Recovery
 	if rs.Node != r.id.NodeID() {
@@ -262,10 +281,30 @@ func (r *Recovery) tryFinish() error {
 		}
 		rebuilt[sg.Generation] = secret
 	}
+	// The members' votes make this node the consensus set, in the
+	// recovery block it writes when it starts.
+	var txs []types.Tx
+	var payloads [][]byte
+	for _, id := range slices.Sorted(maps.Keys(r.votes)) {
+		txs = append(txs, types.Tx{Namespace: types.GovNamespace, Payload: r.votes[id]})
+		payloads = append(payloads, r.votes[id])
+	}
+	signer, err := r.gov.RecoverySigner(txs)
+	if err != nil || signer.ID != r.id.NodeID() {
+		return nil // shares complete; waiting for enough members' votes
+	}
 	if err := saveSecrets(r.dir, r.enc, rebuilt); err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(r.dir, membershipFile), []byte(fmt.Sprintf(`{"consensus_id":%d,"recovered":true}`, recoveredConsensusID))); err != nil {
+	votes, err := json.Marshal(payloads)
+	if err != nil {
+		return err
+	}
+	if err := writeFileSync(filepath.Join(r.dir, recoveryVotesFile), votes); err != nil {
+		return err
+	}
+	m, _ := json.Marshal(membership{ConsensusID: signer.ConsensusID, Recovered: true})
+	if err := writeFileSync(filepath.Join(r.dir, membershipFile), m); err != nil {
 		return err
 	}
 	clear(r.got)
@@ -276,3 +315,83 @@ func (r *Recovery) tryFinish() error {
 
 // Close releases the database; the node then opens normally.
 func (r *Recovery) Close() error { return r.db.Close() }
+
+// writeRecoveryBlock writes, once, the block that hands the network to this
+// recovering node: the members' votes in clear, signed by this node alone.
+// Called after the ledger was replayed, so the header carries the state
+// roots every replica reached.
+func (n *Node) writeRecoveryBlock() error {
+	path := filepath.Join(n.cfg.DataDir, recoveryVotesFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var payloads [][]byte
+	if err := json.Unmarshal(data, &payloads); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrRecovery, path, err)
+	}
+	head := n.Head()
+	if head.Header.Recovery {
+		return os.Remove(path) // written before a crash
+	}
+	b := &types.Batch{Origin: n.self, Seq: uint64(time.Now().UnixNano())}
+	var leaves []types.Hash
+	for _, p := range payloads {
+		tx := types.Tx{Namespace: types.GovNamespace, Payload: p}
+		b.Txs = append(b.Txs, tx)
+		leaves = append(leaves, tx.Hash())
+	}
+	sb, err := n.keys.Seal(b, n.id.Key)
+	if err != nil {
+		return err
+	}
+	size, root, _ := n.HistoryAfter(leaves)
+	md := &protos.ViewMetadata{}
+	if len(head.Metadata) > 0 {
+		if err := proto.Unmarshal(head.Metadata, md); err != nil {
+			return err
+		}
+	}
+	md.LatestSequence++
+	md.DecisionsInView++
+	mdBytes, err := proto.Marshal(md)
+	if err != nil {
+		return err
+	}
+	h := types.Header{
+		Number: head.Header.Number + 1, PrevHash: head.Header.Hash(),
+		TimeMs:      max(uint64(time.Now().UnixMilli()), head.Header.TimeMs+1),
+		BatchesHash: types.Sum(types.EncodeBatches([]types.SealedBatch{*sb})),
+		HistorySize: size, HistoryRoot: root, PrevStateRoots: n.StateRoots(), Recovery: true,
+	}
+	msg := types.SigningBytes(&h)
+	blk := &types.Block{Header: h, Batches: []types.SealedBatch{*sb}, Metadata: mdBytes,
+		Signatures: []types.Signature{{Signer: n.self, Value: ed25519.Sign(n.id.Key, msg), Msg: msg}}}
+	// Checked as any peer will check it.
+	signer, err := n.RecoverySigner(blk)
+	if err != nil || signer.ID != n.self {
+		return fmt.Errorf("%w: the recovery block would not verify: %v", ErrRecovery, err)
+	}
+	opened, err := n.keys.Open(sb)
+	if err != nil {
+		return err
+	}
+	if err := n.Commit(blk, []*types.Batch{opened}, leaves); err != nil {
+		return fmt.Errorf("%w: write the recovery block: %w", ErrRecovery, err)
+	}
+	n.log.Warn("wrote the recovery block: this node alone is now the consensus set; the network is closed until the members open it (open_network)",
+		"block", h.Number, "consensus_id", n.self, "votes", len(payloads))
+	return os.Remove(path)
+}
+
+// RecoverySigner implements consensus.RecoveryChain.
+func (n *Node) RecoverySigner(b *types.Block) (consensus.Peer, error) {
+	row, err := n.gov.RecoverySigner(publicTxs(b))
+	if err != nil {
+		return consensus.Peer{}, err
+	}
+	return consensus.Peer{ID: row.ConsensusID, Key: ed25519.PublicKey(row.PublicKey)}, nil
+}

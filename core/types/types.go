@@ -117,6 +117,11 @@ type Header struct {
 	// PrevStateRoots are the application state roots after the previous
 	// block, so a replica that diverged is detected one block later.
 	PrevStateRoots []Root
+	// Recovery marks the block with which a node restored a network whose
+	// nodes were all lost: signed by that node alone, valid because it
+	// carries the recovery votes of enough members (core/gov). Consensus
+	// never proposes or signs one.
+	Recovery bool `rlp:"optional"`
 }
 
 // Encode returns the header's canonical encoding.

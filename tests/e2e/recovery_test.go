@@ -142,9 +142,48 @@ func TestRecoveryFromLedgerFiles(t *testing.T) {
 	if !strings.Contains(readFile(rec.logPath), "replaying ledger into application") {
 		t.Fatal("the restored node did not replay the ledger")
 	}
-	t.Logf("restored %d blocks (%d Ethereum blocks, %d receipts acknowledged) on a new node from one node's files and two members' shares", st.Height, st.EthBlock, nw.ackCount())
-}
 
+	// The members' votes made the new node the consensus set, in a
+	// recovery block; the network is closed until they open it.
+	waitUntil(t, 20*time.Second, "the restored node ordering alone", func() bool {
+		got = nodeStatus{}
+		return getJSON(url+"/status", &got) == nil && got.Member && got.Nodes == 1
+	})
+	key := devKeys[7]
+	nonce, err := eth.PendingNonceAt(ctx, crypto.PubkeyToAddress(key.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := signTransfer(key, nonce, sinkAddr, big.NewInt(5), nil)
+	if err := eth.SendTransaction(ctx, tx); err == nil || !strings.Contains(err.Error(), "not open") {
+		t.Fatalf("a closed recovered network took a transaction: %v", err)
+	}
+	out, err = coco("gov", "--node", url, "--as", member(1), "propose", "open-network")
+	if err != nil {
+		t.Fatalf("propose open-network: %v\n%s", err, out)
+	}
+	open := strings.TrimSuffix(strings.Fields(out)[1], ":")
+	for _, m := range []int{0, 1} {
+		if out, err := coco("gov", "--node", url, "--as", member(m), "vote", open, "accept"); err != nil {
+			t.Fatalf("vote open-network: %v\n%s", err, out)
+		}
+	}
+	if err := eth.SendTransaction(ctx, tx); err != nil {
+		t.Fatalf("transaction on the reopened network: %v", err)
+	}
+	waitUntil(t, 20*time.Second, "the first receipt of the recovered network", func() bool {
+		r, err := eth.TransactionReceipt(ctx, tx.Hash())
+		return err == nil && r.Status == 1
+	})
+	rec.stop()
+
+	// The recovered ledger audits from genesis through the recovery block.
+	out, err = coco("gov", "audit", "--data-dir", dir, "--genesis", filepath.Join(nw.dir, "genesis.json"))
+	if err != nil || !strings.Contains(out, "audit ok") || !strings.Contains(out, "recover_network") {
+		t.Fatalf("audit of the recovered ledger: %v\n%s", err, out)
+	}
+	t.Logf("restored %d blocks (%d Ethereum blocks, %d receipts acknowledged) on a new node from one node's files and two members' shares; reopened by vote", st.Height, st.EthBlock, nw.ackCount())
+}
 func writeJSON(t *testing.T, path string, v any) {
 	t.Helper()
 	data, err := json.Marshal(v)
