@@ -269,3 +269,44 @@ func BenchmarkSeal(b *testing.B) {
 		}
 	}
 }
+
+func TestSetLimitsCapsBatchesAndNeverExceedsTheConfiguration(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxTxs, cfg.Linger = 10, 50*time.Millisecond
+	k := testKeyring(t)
+	r := &recorder{keys: k}
+	b := New(cfg, 1, testKey, k, r.submit, slog.New(slog.DiscardHandler))
+	b.SetLimits(3, 0)
+	if tx, by := b.Limits(); tx != 3 || by != cfg.MaxBytes {
+		t.Fatalf("limits %d %d", tx, by)
+	}
+	b.SetLimits(1000, 1<<40)
+	if tx, by := b.Limits(); tx != cfg.MaxTxs || by != cfg.MaxBytes {
+		t.Fatalf("limits above the configuration: %d %d", tx, by)
+	}
+	b.SetLimits(3, 64<<10)
+	if err := b.Submit(types.Tx{Namespace: "x", Payload: make([]byte, 65<<10)}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversize under the new limit: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx)
+	for i := range 7 {
+		if err := b.Submit(types.Tx{Namespace: "x", Payload: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if batches, txs := r.count(); txs == 7 {
+			if batches < 3 {
+				t.Fatalf("7 transactions in %d batches under a limit of 3", batches)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("transactions not batched")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

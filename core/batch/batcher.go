@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/cocoledger/coco/core/types"
@@ -80,6 +81,8 @@ type Batcher struct {
 	queue  chan types.Tx
 	carry  *types.Tx // overflowed the previous batch; starts the next
 	seq    uint64
+	// Limits in force: the configuration's, or what governance set.
+	maxTxs, maxBytes atomic.Int64
 }
 
 // New creates a batcher for the node with consensus id origin. Batch
@@ -87,7 +90,7 @@ type Batcher struct {
 // keep increasing across restarts without a persisted counter: consensus
 // deduplicates requests by (origin, seq).
 func New(cfg Config, origin uint64, key ed25519.PrivateKey, keys *Keyring, submit SubmitFunc, log *slog.Logger) *Batcher {
-	return &Batcher{
+	b := &Batcher{
 		cfg:    cfg,
 		origin: origin,
 		key:    key,
@@ -97,12 +100,34 @@ func New(cfg Config, origin uint64, key ed25519.PrivateKey, keys *Keyring, submi
 		queue:  make(chan types.Tx, cfg.PoolSize),
 		seq:    uint64(time.Now().UnixNano()),
 	}
+	b.SetLimits(0, 0)
+	return b
+}
+
+// SetLimits changes the batch limits at run time (governance's network
+// parameters); 0 keeps the configured value. A limit above the configured
+// one is capped by it, since the node's consensus and pool were sized for
+// that.
+func (b *Batcher) SetLimits(maxTxs, maxBytes int) {
+	if maxTxs <= 0 || maxTxs > b.cfg.MaxTxs {
+		maxTxs = b.cfg.MaxTxs
+	}
+	if maxBytes <= 0 || maxBytes > b.cfg.MaxBytes {
+		maxBytes = b.cfg.MaxBytes
+	}
+	b.maxTxs.Store(int64(maxTxs))
+	b.maxBytes.Store(int64(maxBytes))
+}
+
+// Limits are the batch limits in force.
+func (b *Batcher) Limits() (maxTxs, maxBytes int) {
+	return int(b.maxTxs.Load()), int(b.maxBytes.Load())
 }
 
 // Submit queues a checked transaction. It never blocks.
 func (b *Batcher) Submit(tx types.Tx) error {
-	if size := txSize(tx); size > b.cfg.MaxBytes {
-		return fmt.Errorf("%w: %d bytes, batch limit %d", ErrTooLarge, size, b.cfg.MaxBytes)
+	if size, limit := txSize(tx), int(b.maxBytes.Load()); size > limit {
+		return fmt.Errorf("%w: %d bytes, batch limit %d", ErrTooLarge, size, limit)
 	}
 	select {
 	case b.queue <- tx:
@@ -154,8 +179,9 @@ func (b *Batcher) Run(ctx context.Context) error {
 func (b *Batcher) collect(ctx context.Context, first types.Tx) []types.Tx {
 	txs := []types.Tx{first}
 	size := txSize(first)
+	maxTxs, maxBytes := b.Limits()
 	var timer <-chan time.Time
-	for len(txs) < b.cfg.MaxTxs {
+	for len(txs) < maxTxs {
 		var tx types.Tx
 		select {
 		case tx = <-b.queue:
@@ -174,7 +200,7 @@ func (b *Batcher) collect(ctx context.Context, first types.Tx) []types.Tx {
 				return txs
 			}
 		}
-		if size+txSize(tx) > b.cfg.MaxBytes {
+		if size+txSize(tx) > maxBytes {
 			b.carry = &tx
 			return txs
 		}

@@ -260,8 +260,18 @@ func mergeParams(p Params, args json.RawMessage) (Params, error) {
 			}
 		case "request_max_age":
 			err = json.Unmarshal(v, &p.RequestMaxAge)
+		case "batch_max_txs":
+			err = json.Unmarshal(v, &p.BatchMaxTxs)
+			if err == nil && (p.BatchMaxTxs < 0 || p.BatchMaxTxs > 1_000_000) {
+				err = fmt.Errorf("batch_max_txs %d, want 0 (node default) to 1000000", p.BatchMaxTxs)
+			}
+		case "batch_max_bytes":
+			err = json.Unmarshal(v, &p.BatchMaxBytes)
+			if err == nil && p.BatchMaxBytes != 0 && p.BatchMaxBytes < 64<<10 {
+				err = fmt.Errorf("batch_max_bytes %d, want 0 (node default) or at least 64 KiB", p.BatchMaxBytes)
+			}
 		default:
-			err = fmt.Errorf("unknown parameter %q (known: min_nodes, request_max_age, trust_model)", k)
+			err = fmt.Errorf("unknown parameter %q (known: batch_max_bytes, batch_max_txs, min_nodes, request_max_age, trust_model)", k)
 		}
 		if err != nil {
 			return p, err

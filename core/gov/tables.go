@@ -73,6 +73,10 @@ type Params struct {
 	// Open says whether the network accepts users' transactions; a
 	// recovered network stays closed until the members vote it open.
 	Open bool `json:"open"`
+	// BatchMaxTxs and BatchMaxBytes cap every node's batches (0: each
+	// node's configuration, which also bounds them).
+	BatchMaxTxs   int `json:"batch_max_txs,omitempty"`
+	BatchMaxBytes int `json:"batch_max_bytes,omitempty"`
 }
 
 // Proposal is a row of the proposals table, ballots included.

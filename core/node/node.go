@@ -97,6 +97,8 @@ type Node struct {
 	secretsMu sync.Mutex
 	secrets   secrets
 	issued    atomic.Uint64 // rotation generation this node has answered
+	// batchLimits are the governance batch limits last applied.
+	batchLimits atomic.Pointer[[2]int]
 	stopJoins func()
 
 	gov     *gov.Gov
@@ -257,6 +259,7 @@ func (n *Node) Start(bus *nats.Conn) error {
 		}
 	}
 	n.batcher = batch.New(n.cfg.Batch, n.self, n.id.Key, n.keys, cons.Submit, n.log)
+	n.applyBatchLimits()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.wg.Go(func() {

@@ -80,6 +80,7 @@ func (n *Node) afterCommit() {
 		}
 		n.log.Info("ledger secret rotated: new batches are sealed with the new generation", "generation", sg.Generation, "issuer", sg.Issuer, "block", sg.Block)
 	}
+	n.applyBatchLimits()
 	if gen := n.gov.PendingRotation(); gen != 0 && n.issued.Load() != gen {
 		n.issued.Store(gen)
 		go n.issueSecret(gen)
@@ -143,4 +144,20 @@ func (n *Node) SecretGeneration() uint64 {
 	n.secretsMu.Lock()
 	defer n.secretsMu.Unlock()
 	return n.secrets.current()
+}
+
+// applyBatchLimits gives the batcher the limits governance set, when they
+// change.
+func (n *Node) applyBatchLimits() {
+	if n.batcher == nil {
+		return
+	}
+	p := n.gov.Params()
+	want := [2]int{p.BatchMaxTxs, p.BatchMaxBytes}
+	if old := n.batchLimits.Swap(&want); old != nil && *old == want {
+		return
+	}
+	n.batcher.SetLimits(want[0], want[1])
+	tx, by := n.batcher.Limits()
+	n.log.Info("batch limits in force", "max_txs", tx, "max_bytes", by, "governance_max_txs", want[0], "governance_max_bytes", want[1])
 }
