@@ -99,7 +99,7 @@ type Node struct {
 	issued    atomic.Uint64 // rotation generation this node has answered
 	// batchLimits are the governance batch limits last applied.
 	batchLimits atomic.Pointer[[2]int]
-	stopJoins func()
+	stopJoins   func()
 
 	gov     *gov.Gov
 	apps    []App
