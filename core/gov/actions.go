@@ -260,6 +260,11 @@ func mergeParams(p Params, args json.RawMessage) (Params, error) {
 			}
 		case "request_max_age":
 			err = json.Unmarshal(v, &p.RequestMaxAge)
+		case "block_gas_limit":
+			err = json.Unmarshal(v, &p.BlockGasLimit)
+			if err == nil && p.BlockGasLimit != 0 && p.BlockGasLimit < 21_000 {
+				err = fmt.Errorf("block_gas_limit %d, want 0 (genesis value) or at least 21000", p.BlockGasLimit)
+			}
 		case "batch_max_txs":
 			err = json.Unmarshal(v, &p.BatchMaxTxs)
 			if err == nil && (p.BatchMaxTxs < 0 || p.BatchMaxTxs > 1_000_000) {
@@ -271,7 +276,7 @@ func mergeParams(p Params, args json.RawMessage) (Params, error) {
 				err = fmt.Errorf("batch_max_bytes %d, want 0 (node default) or at least 64 KiB", p.BatchMaxBytes)
 			}
 		default:
-			err = fmt.Errorf("unknown parameter %q (known: batch_max_bytes, batch_max_txs, min_nodes, request_max_age, trust_model)", k)
+			err = fmt.Errorf("unknown parameter %q (known: batch_max_bytes, batch_max_txs, block_gas_limit, min_nodes, request_max_age, trust_model)", k)
 		}
 		if err != nil {
 			return p, err

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 
@@ -64,6 +65,7 @@ type Gov struct {
 	height       uint64
 	root         types.Hash
 	results      map[string]*Result // this block's, until written
+	paramsAt     []paramsSince      // every change of the parameters, oldest first
 	listeners    []func(*Result)
 }
 
@@ -107,6 +109,12 @@ func (g *Gov) load() error {
 			g.t.constitution = append(json.RawMessage(nil), val...)
 		case key == keyParams:
 			err = json.Unmarshal(val, &g.t.params)
+		case strings.HasPrefix(key, keyParamsAt):
+			var ps paramsSince
+			if _, err = fmt.Sscan(key[len(keyParamsAt):], &ps.block); err == nil {
+				err = json.Unmarshal(val, &ps.params)
+			}
+			g.paramsAt = append(g.paramsAt, ps)
 		case strings.HasPrefix(key, keyMember):
 			err = loadRow(g.t.members, key[len(keyMember):], val)
 		case strings.HasPrefix(key, keyNode):
@@ -252,6 +260,13 @@ func (g *Gov) write(number uint64, results map[string]*Result) (types.Hash, erro
 		if err := b.Put([]byte(key), v); err != nil {
 			return types.Hash{}, err
 		}
+	}
+	if g.t.dirty[keyParams] {
+		v, _ := json.Marshal(g.t.params)
+		if err := b.Put([]byte(fmt.Sprintf("%s%020d", keyParamsAt, number)), v); err != nil {
+			return types.Hash{}, err
+		}
+		g.paramsAt = append(g.paramsAt, paramsSince{number, g.t.params})
 	}
 	clear(g.t.dirty)
 	for id, r := range results {
@@ -534,4 +549,22 @@ func (g *Gov) resolve(number uint64, p *Proposal) {
 			g.constitution = c
 		}
 	}
+}
+
+type paramsSince struct {
+	block  uint64
+	params Params
+}
+
+// ParamsAt are the parameters in force for block n: those after the last
+// change at or before n. Replaying an old block therefore sees the
+// parameters it was executed with, whatever governance changed since.
+func (g *Gov) ParamsAt(n uint64) Params {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	i := sort.Search(len(g.paramsAt), func(i int) bool { return g.paramsAt[i].block > n })
+	if i == 0 {
+		return g.t.params // no history (a ledger from before it was kept)
+	}
+	return g.paramsAt[i-1].params
 }

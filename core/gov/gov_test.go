@@ -595,3 +595,21 @@ func TestRecoveryVotesCountOnlyInARecoveryBlock(t *testing.T) {
 		t.Fatalf("the lost node is %s", n.Status)
 	}
 }
+
+func TestParamsAtFollowTheBlocks(t *testing.T) {
+	h := newHarness(t, newMembers(t, 1), "")
+	p := h.propose(0, action(ActionSetParams, map[string]any{"block_gas_limit": 5_000_000, "batch_max_txs": 100}))
+	r := h.vote(0, p.Proposal, Accept)
+	before, at := h.g.ParamsAt(r.Block-1), h.g.ParamsAt(r.Block)
+	if before.BlockGasLimit != 0 || at.BlockGasLimit != 5_000_000 || at.BatchMaxTxs != 100 || h.g.ParamsAt(r.Block+50).BlockGasLimit != 5_000_000 {
+		t.Fatalf("params at %d: %+v, at %d: %+v", r.Block-1, before, r.Block, at)
+	}
+	if r := h.propose(0, action(ActionSetParams, map[string]any{"block_gas_limit": 100})); r.Applied || !strings.Contains(r.Reason, "at least 21000") {
+		t.Fatalf("tiny gas limit: %+v", r)
+	}
+	h.db.Close()
+	again := newHarness(t, h.members, h.dir)
+	if again.g.ParamsAt(r.Block-1).BlockGasLimit != 0 || again.g.ParamsAt(r.Block).BlockGasLimit != 5_000_000 {
+		t.Fatal("parameter history lost on reopen")
+	}
+}

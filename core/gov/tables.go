@@ -77,6 +77,10 @@ type Params struct {
 	// node's configuration, which also bounds them).
 	BatchMaxTxs   int `json:"batch_max_txs,omitempty"`
 	BatchMaxBytes int `json:"batch_max_bytes,omitempty"`
+	// BlockGasLimit caps the gas of each block of gas-metered applications
+	// (the Ethereum adapter; 0: the application's genesis value). It
+	// applies from the block that sets it, on every replica alike.
+	BlockGasLimit uint64 `json:"block_gas_limit,omitempty"`
 }
 
 // Proposal is a row of the proposals table, ballots included.
@@ -124,6 +128,7 @@ const (
 	keyRotation     = "rotation"
 	keyConstitution = "constitution"
 	keyParams       = "params"
+	keyParamsAt     = "paramsat/" // block (decimal, 20 digits) → Params in force from it
 	keyHeight       = "meta/height"
 	keyRoot         = "meta/root"
 )

@@ -31,6 +31,9 @@ type ExecBlock struct {
 	Hash   types.Hash // core block hash
 	// Recovery marks a recovery block (types.Header.Recovery).
 	Recovery bool
+	// Params are the network parameters in force for this block (after
+	// the block's own governance changes: governance executes first).
+	Params gov.Params
 	// Txs are this namespace's transactions in ledger order. Sender was
 	// checked by an ingress enclave (see types.Tx).
 	Txs []types.Tx

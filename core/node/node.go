@@ -316,6 +316,9 @@ func (n *Node) replay() error {
 // application verifies those signatures itself.
 func (n *Node) execBlock(b *types.Block, batches []*types.Batch, ns string) *ExecBlock {
 	eb := &ExecBlock{Number: b.Header.Number, TimeMs: b.Header.TimeMs, Hash: b.Header.Hash(), Recovery: b.Header.Recovery}
+	if ns != types.GovNamespace {
+		eb.Params = n.gov.ParamsAt(b.Header.Number)
+	}
 	reverify := n.gov.Params().TrustModel == TrustBFT
 	for _, bt := range batches {
 		for _, tx := range bt.Txs {

@@ -52,6 +52,8 @@ type Chain struct {
 	log    *slog.Logger
 
 	execMu sync.Mutex // one Execute at a time
+	// gasLimit is the block gas limit in force (genesis or governance).
+	gasLimit atomic.Uint64
 	// head is the latest executed block; JSON-RPC reads and the pool see
 	// it. Right after New it is the last block whose state was flushed.
 	head atomic.Pointer[types.Header]
@@ -129,6 +131,10 @@ func New(db ethdb.Database, cfg Config, submit node.Submitter, log *slog.Logger)
 	}
 	c.signer = types.LatestSigner(c.config)
 	c.head.Store(head)
+	c.gasLimit.Store(head.GasLimit)
+	if head.GasLimit == 0 {
+		c.gasLimit.Store(cfg.GasLimit)
+	}
 	view, err := c.newView(head)
 	if err != nil {
 		tdb.Close()
@@ -280,7 +286,7 @@ func (c *Chain) blockContext(h *types.Header) vm.BlockContext {
 		Difficulty:       new(big.Int),
 		BaseFee:          new(big.Int).Set(c.cfg.BaseFee),
 		BlobBaseFee:      eip4844.CalcBlobFee(c.config, h),
-		GasLimit:         c.cfg.GasLimit,
+		GasLimit:         c.GasLimit(),
 		Random:           &random,
 		CostPerStateByte: params.CostPerStateByte,
 	}
@@ -297,3 +303,6 @@ func (c *Chain) SubscribeChainEvent(ch chan<- Event) event.Subscription {
 func (c *Chain) SubscribePendingTxs(ch chan<- []*types.Transaction) event.Subscription {
 	return c.pendingFeed.Subscribe(ch)
 }
+
+// GasLimit is the block gas limit in force.
+func (c *Chain) GasLimit() uint64 { return c.gasLimit.Load() }

@@ -93,7 +93,7 @@ func (c *Chain) Execute(b *node.ExecBlock) (coretypes.Hash, error) {
 		Coinbase:         c.cfg.Coinbase,
 		Difficulty:       new(big.Int),
 		Number:           new(big.Int).SetUint64(b.Number),
-		GasLimit:         c.cfg.GasLimit,
+		GasLimit:         c.gasLimitFor(b),
 		Time:             b.TimeMs / 1000,
 		MixDigest:        common.Hash(b.Hash),
 		BaseFee:          new(big.Int).Set(c.cfg.BaseFee),
@@ -380,4 +380,15 @@ func toMessage(tx *types.Transaction, from common.Address, baseFee *big.Int) (*c
 		msg.GasPrice = uint256.MustFromBig(effective)
 	}
 	return msg, nil
+}
+
+// gasLimitFor is the block gas limit: governance's network parameter when
+// set, else the genesis value. The pool admits against the latest one.
+func (c *Chain) gasLimitFor(b *node.ExecBlock) uint64 {
+	limit := c.cfg.GasLimit
+	if b.Params.BlockGasLimit != 0 {
+		limit = b.Params.BlockGasLimit
+	}
+	c.gasLimit.Store(limit)
+	return limit
 }

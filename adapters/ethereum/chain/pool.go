@@ -101,7 +101,7 @@ func (c *Chain) validate(tx *types.Transaction) (common.Address, error) {
 	if tx.Value().Sign() < 0 {
 		return common.Address{}, txpool.ErrNegativeValue
 	}
-	if c.cfg.GasLimit < tx.Gas() {
+	if c.GasLimit() < tx.Gas() {
 		return common.Address{}, txpool.ErrGasLimit
 	}
 	if tx.GasFeeCap().BitLen() > 256 {
