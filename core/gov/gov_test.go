@@ -165,6 +165,16 @@ func TestMajorityAddsMember(t *testing.T) {
 	if us := h.g.Users(); len(us) != 1 || us[0].Roles[0] != "auditor" {
 		t.Fatalf("users %+v", us)
 	}
+	if r := h.propose(1, action(ActionRemoveUser, UserArgs{User: "0xdef"})); r.Applied || !strings.Contains(r.Reason, "no user 0xdef") {
+		t.Fatalf("removing an unknown user: %+v", r)
+	}
+	rm := h.propose(1, action(ActionRemoveUser, UserArgs{User: "0xabc"}))
+	for i := range 3 {
+		h.vote(i, rm.Proposal, Accept)
+	}
+	if us := h.g.Users(); len(us) != 0 {
+		t.Fatalf("users after remove_user %+v", us)
+	}
 }
 
 func TestRejectWithdrawAndClosedProposals(t *testing.T) {
