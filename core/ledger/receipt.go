@@ -207,6 +207,7 @@ type (
 		HistorySize    uint64     `json:"history_size"`
 		HistoryRoot    hexBytes   `json:"history_root"`
 		PrevStateRoots []rootJSON `json:"prev_state_roots"`
+		Recovery       bool       `json:"recovery,omitempty"`
 	}
 	rootJSON struct {
 		Namespace string   `json:"namespace"`
@@ -249,6 +250,7 @@ func (r Receipt) MarshalJSON() ([]byte, error) {
 			BatchesHash: h.BatchesHash[:],
 			HistorySize: h.HistorySize,
 			HistoryRoot: h.HistoryRoot[:],
+			Recovery:    h.Recovery,
 		},
 		Signatures: make([]signatureJSON, len(r.Signatures)),
 		LeafIndex:  r.LeafIndex,
@@ -276,7 +278,7 @@ func (r *Receipt) UnmarshalJSON(data []byte) error {
 	var out Receipt
 	var err error
 	h := &out.Header
-	h.Number, h.TimeMs, h.HistorySize = j.Header.Number, j.Header.TimeMs, j.Header.HistorySize
+	h.Number, h.TimeMs, h.HistorySize, h.Recovery = j.Header.Number, j.Header.TimeMs, j.Header.HistorySize, j.Header.Recovery
 	if h.PrevHash, err = hash(j.Header.PrevHash, "prev_hash"); err != nil {
 		return err
 	}

@@ -169,7 +169,7 @@ func TestReceiptJSON(t *testing.T) {
 // The JSON form lists the header's fields by hand; a new field would be
 // dropped and every receipt's signatures would stop verifying.
 func TestReceiptJSONCoversHeader(t *testing.T) {
-	want := []string{"Number", "PrevHash", "TimeMs", "BatchesHash", "HistorySize", "HistoryRoot", "PrevStateRoots"}
+	want := []string{"Number", "PrevHash", "TimeMs", "BatchesHash", "HistorySize", "HistoryRoot", "PrevStateRoots", "Recovery"}
 	ht := reflect.TypeFor[types.Header]()
 	var got []string
 	for i := range ht.NumField() {
