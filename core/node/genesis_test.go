@@ -16,7 +16,17 @@ import (
 func newInfo(t *testing.T) (string, *Info) {
 	t.Helper()
 	dir := t.TempDir()
-	enc, _ := virtual.Open(dir, nil)
+	_, info := initNode(t, dir)
+	return dir, info
+}
+
+// initNode creates a node identity in dir.
+func initNode(t *testing.T, dir string) (*virtual.Enclave, *Info) {
+	t.Helper()
+	enc, err := virtual.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	id, err := InitIdentity(dir, enc)
 	if err != nil {
 		t.Fatal(err)
@@ -25,7 +35,7 @@ func newInfo(t *testing.T) (string, *Info) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dir, info
+	return enc, info
 }
 
 func TestGenesisRefusesBadEvidence(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/types"
-	"github.com/cocoledger/coco/enclave/virtual"
 )
 
 // A network whose genesis leaves it closed refuses users' transactions
@@ -16,18 +15,7 @@ import (
 // the ledger.
 func TestMembersOpenTheNetwork(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "n")
-	enc, err := virtual.Open(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := InitIdentity(dir, enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := id.Info(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc, info := initNode(t, dir)
 	member, err := gov.NewMemberKey("alice")
 	if err != nil {
 		t.Fatal(err)

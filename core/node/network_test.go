@@ -39,18 +39,7 @@ func newTestNet(t *testing.T, n int, trust string) *testNet {
 	var infos []*Info
 	for i := range n {
 		dir := filepath.Join(t.TempDir(), fmt.Sprintf("node%d", i))
-		enc, err := virtual.Open(dir, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, err := InitIdentity(dir, enc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := id.Info(enc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, info := initNode(t, dir)
 		infos = append(infos, info)
 		tn.dirs = append(tn.dirs, dir)
 	}
