@@ -122,8 +122,12 @@ type Options struct {
 	// Transport reaches the other nodes; nil for a node without peers.
 	Transport Transport
 	DataDir   string // the WAL lives in DataDir/wal
-	Log       *slog.Logger
-	Clock     func() time.Time
+	// Sources are nodes to catch up from while this node is not in the
+	// set its head knows (a joining node: the set may have changed
+	// entirely since); blocks from them are verified as any others.
+	Sources []uint64
+	Log     *slog.Logger
+	Clock   func() time.Time
 }
 
 // Consensus runs one SmartBFT replica.

@@ -171,7 +171,15 @@ func (c *Consensus) peerHeights() []peerHeight {
 		return nil
 	}
 	var heights []peerHeight
-	for _, p := range askHeights(c.opts.Transport, c.opts.Key, c.opts.Self, c.members().ids) {
+	ids := c.members().ids
+	if !c.members().has(c.opts.Self) {
+		for _, id := range c.opts.Sources {
+			if !slices.Contains(ids, id) {
+				ids = append(slices.Clone(ids), id)
+			}
+		}
+	}
+	for _, p := range askHeights(c.opts.Transport, c.opts.Key, c.opts.Self, ids) {
 		heights = append(heights, peerHeight{p.ID, p.Height})
 	}
 	return heights

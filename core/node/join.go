@@ -42,9 +42,11 @@ const membershipFile = "membership.json"
 
 type membership struct {
 	ConsensusID uint64 `json:"consensus_id"`
-	// Recovered: the node restored the network from a ledger copy and is
-	// not in the consensus set (ConsensusID 0).
+	// Recovered: the node restored the network (coco node recover).
 	Recovered bool `json:"recovered,omitempty"`
+	// Sources are the consensus set when the node was trusted: where it
+	// catches up from, since the set its own head knows may be long gone.
+	Sources []uint64 `json:"sources,omitempty"`
 }
 
 type secretRequest struct {
@@ -54,6 +56,8 @@ type secretRequest struct {
 type secretReply struct {
 	Status      string `json:"status"` // a gov node status, or "unknown"
 	ConsensusID uint64 `json:"consensus_id,omitempty"`
+	// Peers are the answering node's consensus set.
+	Peers []uint64 `json:"peers,omitempty"`
 	// Secrets are every ledger secret generation, each HPKE-encrypted to
 	// the node's encryption key.
 	Secrets map[uint64][]byte `json:"secrets,omitempty"`
@@ -158,7 +162,7 @@ func finishJoin(dataDir string, enc enclave.Enclave, id *Identity, network strin
 	if err := saveSecrets(dataDir, enc, got); err != nil {
 		return err
 	}
-	m, _ := json.Marshal(membership{ConsensusID: r.ConsensusID})
+	m, _ := json.Marshal(membership{ConsensusID: r.ConsensusID, Sources: r.Peers})
 	if err := writeFileSync(filepath.Join(dataDir, membershipFile), m); err != nil {
 		return err
 	}
@@ -237,6 +241,9 @@ func (n *Node) secretFor(nodeID string) secretReply {
 		return secretReply{Status: "unknown"}
 	}
 	reply := secretReply{Status: gov.NodeTrusted, ConsensusID: row.ConsensusID, Secrets: map[uint64][]byte{}}
+	for _, p := range n.Peers() {
+		reply.Peers = append(reply.Peers, p.ID)
+	}
 	n.secretsMu.Lock()
 	defer n.secretsMu.Unlock()
 	for gen, secret := range n.secrets {
@@ -262,3 +269,16 @@ func (n *Node) Peers() []consensus.Peer {
 
 // MembershipVersion implements consensus.Membership.
 func (n *Node) MembershipVersion() uint64 { return n.gov.MembershipVersion() }
+
+// catchUpSources are the nodes a joined node catches up from (membership).
+func catchUpSources(dataDir string) []uint64 {
+	data, err := os.ReadFile(filepath.Join(dataDir, membershipFile))
+	if err != nil {
+		return nil
+	}
+	var m membership
+	if json.Unmarshal(data, &m) != nil {
+		return nil
+	}
+	return m.Sources
+}

@@ -248,6 +248,7 @@ func (n *Node) Start(bus *nats.Conn) error {
 		Transport: transport,
 		DataDir:   n.cfg.DataDir,
 		Log:       n.log,
+		Sources:   catchUpSources(n.cfg.DataDir),
 	})
 	if err != nil {
 		return err

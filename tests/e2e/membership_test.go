@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/govapi"
 	"github.com/cocoledger/coco/core/ledger"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/ethclient"
 )
 
@@ -319,3 +321,42 @@ type quietLog struct{}
 func (quietLog) Infof(string, ...any)      {}
 func (quietLog) Errorf(string, ...any)     {}
 func (quietLog) Fatalf(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }
+
+// A node joining after every genesis node was retired catches up from the
+// set that trusted it, not from the long-gone set its own head knows.
+func TestJoinAfterTheGenesisNodesAreGone(t *testing.T) {
+	nw := newNetworkWithRoom(t, 4, 6, "tee")
+	nw.decide(0, "set-params", "min_nodes=1")
+	first, id := nw.join(4)
+	nw.decide(0, "trust-node", id)
+	first.waitMember(nw.nodes[0], 5)
+	first.raw = first.proc.rpcClient(t, first.url)
+	first.eth = ethclient.NewClient(first.raw)
+	nodeID := func(i int) string {
+		var info struct {
+			NodeID string `json:"node_id"`
+		}
+		data, _ := os.ReadFile(filepath.Join(nw.dir, fmt.Sprintf("node%d", i), "node.json"))
+		_ = json.Unmarshal(data, &info)
+		return info.NodeID
+	}
+	for _, i := range []int{1, 2, 3, 0} {
+		nw.decide(4, "retire-node", nodeID(i))
+		nw.nodes[i].stop()
+	}
+	waitUntil(t, 20*time.Second, "node 4 ordering alone", func() bool {
+		st, err := first.status()
+		return err == nil && st.Member && st.Nodes == 1
+	})
+	second, id2 := nw.join(5)
+	nw.decide(4, "trust-node", id2)
+	second.waitMember(first, 2)
+	second.raw = second.proc.rpcClient(t, second.url)
+	second.eth = ethclient.NewClient(second.raw)
+	tx := signTransfer(devKeys[3], 0, common.HexToAddress("0x000000000000000000000000000000000000feed"), big.NewInt(1), nil)
+	second.send(tx)
+	second.mustReceipt(tx.Hash())
+	first.mustReceipt(tx.Hash())
+	nw.assertSameChain(20 * time.Second)
+	nw.stopAll()
+}
