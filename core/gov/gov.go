@@ -23,8 +23,6 @@ var (
 	// ErrRefused marks a request that was ordered but refused; nothing it
 	// asked for was applied. The wrapped reason is shown to the member.
 	ErrRefused = errors.New("refused")
-	// ErrUnsupported marks an action this version cannot apply yet.
-	ErrUnsupported = errors.New("not supported by this version")
 	// ErrNotFound marks an unknown proposal, member or result.
 	ErrNotFound = errors.New("not found")
 	// ErrReplayed marks a request that was already ordered once.

@@ -2,6 +2,7 @@ package govapi
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -35,14 +36,10 @@ func RecoveryHandler(r *node.Recovery) http.Handler {
 			info, _ := r.Info()
 			writeJSON(w, http.StatusOK, info)
 		default:
-			writeError(w, http.StatusMethodNotAllowed, errMethod(req.Method), nil)
+			writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", req.Method), nil)
 		}
 	})
 }
-
-type errMethod string
-
-func (e errMethod) Error() string { return "method " + string(e) + " not allowed" }
 
 // RecoveryInfo reads a recovering node's /gov/recovery.
 func (c *Client) RecoveryInfo(ctx context.Context) (node.RecoveryInfo, error) {
