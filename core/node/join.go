@@ -97,20 +97,31 @@ func Join(ctx context.Context, dataDir string, enc enclave.Enclave, g *Genesis, 
 		return err
 	}
 	log.Info("asking the network to join", "node_id", info.NodeID, "measurement", fmt.Sprintf("%x", info.Evidence.Measurement))
-	asked, pending, logged := false, false, time.Time{}
+	// asked: a join request was ordered (or refused as a replay of one
+	// that was); a refused one is asked again every 10 s, since governance
+	// may allow the node's code meanwhile.
+	var (
+		asked, pending  bool
+		logged, nextAsk time.Time
+		askedAt         time.Time
+		lastReason      string
+	)
 	for {
-		if !asked {
+		if !asked && time.Now().After(nextAsk) {
 			reply, err := bus.RequestWithContext(ctx, joinSubject(g.Network), req.Encode())
+			var r gov.Result
 			switch {
 			case err == nil && string(reply.Data) == "ok":
-				asked = true
+				asked, askedAt = true, time.Now()
 				log.Info("join request submitted", "node_id", info.NodeID)
+			case err == nil && json.Unmarshal(reply.Data, &r) == nil && strings.Contains(r.Reason, gov.ErrReplayed.Error()):
+				asked, askedAt = true, time.Now()
 			case err == nil:
-				var r gov.Result
-				if json.Unmarshal(reply.Data, &r) == nil && r.Reason != "" && !strings.Contains(r.Reason, gov.ErrReplayed.Error()) {
-					log.Warn("join request refused", "reason", r.Reason)
+				if r.Reason != lastReason {
+					log.Warn("join request refused; asking again every 10 s", "reason", r.Reason)
+					lastReason = r.Reason
 				}
-				asked = true // a replay means an earlier request was ordered
+				nextAsk = time.Now().Add(10 * time.Second)
 			case ctx.Err() != nil:
 				return ctx.Err()
 			}
@@ -125,6 +136,10 @@ func Join(ctx context.Context, dataDir string, enc enclave.Enclave, g *Genesis, 
 						return finishJoin(dataDir, enc, id, g.Network, r, log)
 					case gov.NodeRetired:
 						return ErrRetired
+					case "unknown":
+						if time.Since(askedAt) > 10*time.Second {
+							asked = false // the submitted request was lost before ordering
+						}
 					case gov.NodePending:
 						if !pending {
 							pending, logged = true, time.Now()
