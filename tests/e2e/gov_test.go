@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/govapi"
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // coco runs the CLI and returns its combined output and error.
@@ -93,6 +95,29 @@ func TestGovernanceAcrossNodes(t *testing.T) {
 	if out, err := nw.govAs(0, member(0), "list"); err != nil || !strings.Contains(out, "set_user") || !strings.Contains(out, "0 accept, 0 reject") {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
+	// The trust model is a network parameter: switched by a proposal, every
+	// node follows and transactions keep committing.
+	out, err = nw.govAs(1, member(0), "propose", "set-params", "trust_model=bft")
+	m = regexp.MustCompile(`proposal ([0-9a-f]{64}): open`).FindStringSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("propose trust model: %v\n%s", err, out)
+	}
+	for i := range 3 { // four members now: three make a majority
+		if out, err := nw.govAs(i, member(i), "vote", m[1], "accept"); err != nil {
+			t.Fatalf("vote: %v\n%s", err, out)
+		}
+	}
+	waitUntil(t, 10*time.Second, "every node on the bft trust model", func() bool {
+		for _, nd := range nw.nodes {
+			if st, err := nd.status(); err != nil || st.TrustModel != "bft" {
+				return false
+			}
+		}
+		return true
+	})
+	tx := signTransfer(devKeys[4], 0, common.HexToAddress("0x000000000000000000000000000000000000feed"), big.NewInt(1), nil)
+	nw.nodes[1].send(tx)
+	nw.nodes[3].mustReceipt(tx.Hash())
 	nw.assertSameChain(10 * time.Second)
 
 	nw.stopAll()
@@ -100,10 +125,11 @@ func TestGovernanceAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("audit: %v\n%s", err, out)
 	}
-	// Ordered: proposal, two ballots, the set_user proposal. Requests
+	// Ordered: proposal, two ballots, the set_user proposal, the trust
+	// model proposal and its three ballots. Requests
 	// refused at a node's door (double vote, stranger, closed proposal,
 	// invalid action) never reached the ledger.
-	if !strings.Contains(out, "audit ok: 4 governance requests") || strings.Count(out, "refused") != 0 {
+	if !strings.Contains(out, "audit ok: 8 governance requests") || strings.Count(out, "refused") != 0 {
 		t.Fatalf("audit output:\n%s", out)
 	}
 }
