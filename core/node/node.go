@@ -99,6 +99,7 @@ type Node struct {
 	issued    atomic.Uint64 // rotation generation this node has answered
 	// batchLimits are the governance batch limits last applied.
 	batchLimits atomic.Pointer[[2]int]
+	started     atomic.Bool // Start has set up the batcher and consensus
 	stopJoins   func()
 
 	gov     *gov.Gov
@@ -260,7 +261,6 @@ func (n *Node) Start(bus *nats.Conn) error {
 		}
 	}
 	n.batcher = batch.New(n.cfg.Batch, n.self, n.id.Key, n.keys, cons.Submit, n.log)
-	n.applyBatchLimits()
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.wg.Go(func() {
@@ -268,6 +268,10 @@ func (n *Node) Start(bus *nats.Conn) error {
 			n.log.Error("batcher stopped", "err", err)
 		}
 	})
+	// From here on, commits (on consensus' goroutine) may use the batcher
+	// and consensus.
+	n.started.Store(true)
+	n.applyBatchLimits()
 	return nil
 }
 
@@ -349,7 +353,7 @@ var ErrNetworkClosed = errors.New("network not open to users: the members have n
 
 // Admit reports whether users' transactions are accepted now.
 func (n *Node) Admit() error {
-	if n.cons != nil && !n.cons.IsMember() {
+	if n.started.Load() && !n.cons.IsMember() {
 		return fmt.Errorf("%w: it is catching up or was retired; send transactions to another node", consensus.ErrNotMember)
 	}
 	if !n.gov.Params().Open {
@@ -360,7 +364,7 @@ func (n *Node) Admit() error {
 
 // Submit queues a transaction that an adapter's ingress checked.
 func (n *Node) Submit(tx types.Tx) error {
-	if n.batcher == nil {
+	if !n.started.Load() {
 		return ErrNotStarted
 	}
 	if tx.Namespace != types.GovNamespace {
@@ -458,12 +462,10 @@ func (n *Node) Status() Status {
 
 		SecretGeneration: n.SecretGeneration(),
 	}
-	if n.cons != nil {
+	if n.started.Load() {
 		s.Leader = n.cons.Leader()
 		s.View = n.cons.View()
 		s.Member = n.cons.IsMember()
-	}
-	if n.batcher != nil {
 		s.PendingTxs = n.batcher.Pending()
 	}
 	return s

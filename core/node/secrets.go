@@ -80,6 +80,9 @@ func (n *Node) afterCommit() {
 		}
 		n.log.Info("ledger secret rotated: new batches are sealed with the new generation", "generation", sg.Generation, "issuer", sg.Issuer, "block", sg.Block)
 	}
+	if !n.started.Load() {
+		return // a recovery block written during Start; the next commit catches up
+	}
 	n.applyBatchLimits()
 	if gen := n.gov.PendingRotation(); gen != 0 && n.issued.Load() != gen {
 		n.issued.Store(gen)
@@ -149,7 +152,7 @@ func (n *Node) SecretGeneration() uint64 {
 // applyBatchLimits gives the batcher the limits governance set, when they
 // change.
 func (n *Node) applyBatchLimits() {
-	if n.batcher == nil {
+	if !n.started.Load() {
 		return
 	}
 	p := n.gov.Params()
