@@ -63,179 +63,148 @@ func decodeArgs(a Action, v any) error {
 	return nil
 }
 
-// validate checks an action's arguments against the tables: the rules the
-// constitution cannot lift. It changes nothing.
-func (g *Gov) validate(t *tables, a Action) error {
+// prepare checks an action's arguments against t (the rules the
+// constitution cannot lift) and returns what applying it to t does. It
+// changes nothing itself, so a proposal can be checked without applying.
+func prepare(t *tables, a Action) (apply func(), err error) {
 	switch a.Name {
 	case ActionAddMember:
 		var args AddMemberArgs
 		if err := decodeArgs(a, &args); err != nil {
-			return err
+			return nil, err
 		}
 		pub, err := ParseMemberPublic([]byte(args.Member))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if m := t.members[pub.ID()]; m != nil && m.Status == MemberActive {
-			return fmt.Errorf("%s (%s) is already an active member", pub.Name(), short(pub.ID()))
+			return nil, fmt.Errorf("%s (%s) is already an active member", pub.Name(), short(pub.ID()))
 		}
+		return func() {
+			t.members[pub.ID()] = memberRow(pub, args.Data)
+			t.dirty[keyMember+pub.ID()] = true
+		}, nil
 	case ActionRemoveMember:
 		var args MemberArgs
 		if err := decodeArgs(a, &args); err != nil {
-			return err
+			return nil, err
 		}
-		if m := t.members[args.Member]; m == nil || m.Status != MemberActive {
-			return fmt.Errorf("%s is not an active member", short(args.Member))
+		m := t.members[args.Member]
+		if m == nil || m.Status != MemberActive {
+			return nil, fmt.Errorf("%s is not an active member", short(args.Member))
 		}
 		if len(t.activeMembers()) == 1 {
-			return fmt.Errorf("cannot remove the last active member")
+			return nil, fmt.Errorf("cannot remove the last active member")
 		}
+		return func() {
+			m.Status = MemberRemoved
+			t.dirty[keyMember+m.ID] = true
+		}, nil
 	case ActionAllowMeasurement, ActionRevokeMeasurement:
 		var args MeasurementArgs
 		if err := decodeArgs(a, &args); err != nil {
-			return err
+			return nil, err
 		}
 		if b, err := hex.DecodeString(args.Measurement); err != nil || len(b) == 0 {
-			return fmt.Errorf("measurement %q is not hex", args.Measurement)
+			return nil, fmt.Errorf("measurement %q is not hex", args.Measurement)
 		}
 		if a.Name == ActionRevokeMeasurement && !t.measurements[args.Measurement] {
-			return fmt.Errorf("measurement %s is not allowed, nothing to revoke", args.Measurement)
+			return nil, fmt.Errorf("measurement %s is not allowed, nothing to revoke", args.Measurement)
 		}
+		return func() {
+			if a.Name == ActionAllowMeasurement {
+				t.measurements[args.Measurement] = true
+			} else {
+				delete(t.measurements, args.Measurement)
+			}
+			t.dirty[keyMeasurement+args.Measurement] = true
+		}, nil
 	case ActionSetConstitution:
 		if _, err := compileConstitution(a.Args); err != nil {
-			return err
+			return nil, err
 		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, a.Args); err != nil {
+			return nil, err
+		}
+		return func() {
+			t.constitution = compact.Bytes()
+			t.dirty[keyConstitution] = true
+		}, nil
 	case ActionSetParams:
-		if _, err := mergeParams(t.params, a.Args); err != nil {
-			return err
+		p, err := mergeParams(t.params, a.Args)
+		if err != nil {
+			return nil, err
 		}
+		return func() {
+			t.params = p
+			t.dirty[keyParams] = true
+		}, nil
 	case ActionSetUser, ActionRemoveUser:
 		var args UserArgs
 		if err := decodeArgs(a, &args); err != nil {
-			return err
+			return nil, err
 		}
 		if args.User == "" {
-			return fmt.Errorf("user_id is empty")
+			return nil, fmt.Errorf("user_id is empty")
 		}
 		if a.Name == ActionRemoveUser && t.users[args.User] == nil {
-			return fmt.Errorf("no user %s", args.User)
+			return nil, fmt.Errorf("no user %s", args.User)
 		}
+		return func() {
+			if a.Name == ActionSetUser {
+				t.users[args.User] = &User{ID: args.User, Roles: args.Roles}
+			} else {
+				delete(t.users, args.User)
+			}
+			t.dirty[keyUser+args.User] = true
+		}, nil
 	case ActionOpenNetwork:
 		if t.params.Open {
-			return fmt.Errorf("the network is already open")
+			return nil, fmt.Errorf("the network is already open")
 		}
+		return func() {
+			t.params.Open = true
+			t.dirty[keyParams] = true
+		}, nil
 	case ActionTrustNode, ActionRetireNode:
 		var args NodeArgs
 		if err := decodeArgs(a, &args); err != nil {
-			return err
+			return nil, err
 		}
 		n := t.nodes[args.Node]
 		switch {
 		case n == nil:
-			return fmt.Errorf("no node %s (a node asks to join with coco node join)", short(args.Node))
+			return nil, fmt.Errorf("no node %s (a node asks to join with coco node join)", short(args.Node))
 		case a.Name == ActionTrustNode && n.Status != NodePending:
-			return fmt.Errorf("node %s is %s, not pending", short(n.ID), n.Status)
+			return nil, fmt.Errorf("node %s is %s, not pending", short(n.ID), n.Status)
 		case a.Name == ActionTrustNode && len(t.measurements) > 0 && !t.measurements[n.Measurement]:
-			return fmt.Errorf("node %s runs code %s, which is not an allowed measurement", short(n.ID), short(n.Measurement))
+			return nil, fmt.Errorf("node %s runs code %s, which is not an allowed measurement", short(n.ID), short(n.Measurement))
 		case a.Name == ActionRetireNode && n.Status != NodeTrusted:
-			return fmt.Errorf("node %s is %s, not trusted", short(n.ID), n.Status)
+			return nil, fmt.Errorf("node %s is %s, not trusted", short(n.ID), n.Status)
 		case a.Name == ActionRetireNode && t.trustedNodes() == 1:
-			return fmt.Errorf("cannot retire the last trusted node")
+			return nil, fmt.Errorf("cannot retire the last trusted node")
 		}
+		return func() {
+			if a.Name == ActionTrustNode {
+				n.Status, n.ConsensusID = NodeTrusted, t.nextConsensusID()
+			} else {
+				n.Status = NodeRetired
+			}
+			t.dirty[keyNode+n.ID] = true
+		}, nil
 	case ActionRotateLedgerSecret:
 		if t.rotation != 0 {
-			return fmt.Errorf("a rotation to generation %d is already pending", t.rotation)
+			return nil, fmt.Errorf("a rotation to generation %d is already pending", t.rotation)
 		}
-	default:
-		return fmt.Errorf("unknown action %q", a.Name)
+		return func() {
+			// A trusted node generates the secret and publishes it
+			// (KindLedgerSecret); until then batches keep the current one.
+			t.rotation = max(t.currentGeneration(), 1) + 1
+			t.dirty[keyRotation] = true
+		}, nil
 	}
-	return nil
-}
-
-// execute applies a validated action to t.
-func (g *Gov) execute(t *tables, a Action) error {
-	switch a.Name {
-	case ActionAddMember:
-		var args AddMemberArgs
-		if err := decodeArgs(a, &args); err != nil {
-			return err
-		}
-		pub, err := ParseMemberPublic([]byte(args.Member))
-		if err != nil {
-			return err
-		}
-		t.members[pub.ID()] = memberRow(pub, args.Data)
-		t.dirty[keyMember+pub.ID()] = true
-	case ActionRemoveMember:
-		var args MemberArgs
-		if err := decodeArgs(a, &args); err != nil {
-			return err
-		}
-		t.members[args.Member].Status = MemberRemoved
-		t.dirty[keyMember+args.Member] = true
-	case ActionTrustNode, ActionRetireNode:
-		var args NodeArgs
-		if err := decodeArgs(a, &args); err != nil {
-			return err
-		}
-		n := t.nodes[args.Node]
-		if a.Name == ActionTrustNode {
-			n.Status, n.ConsensusID = NodeTrusted, t.nextConsensusID()
-		} else {
-			n.Status = NodeRetired
-		}
-		t.dirty[keyNode+n.ID] = true
-	case ActionAllowMeasurement, ActionRevokeMeasurement:
-		var args MeasurementArgs
-		if err := decodeArgs(a, &args); err != nil {
-			return err
-		}
-		if a.Name == ActionAllowMeasurement {
-			t.measurements[args.Measurement] = true
-		} else {
-			delete(t.measurements, args.Measurement)
-		}
-		t.dirty[keyMeasurement+args.Measurement] = true
-	case ActionSetConstitution:
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, a.Args); err != nil {
-			return err
-		}
-		t.constitution = compact.Bytes()
-		t.dirty[keyConstitution] = true
-	case ActionSetParams:
-		p, err := mergeParams(t.params, a.Args)
-		if err != nil {
-			return err
-		}
-		t.params = p
-		t.dirty[keyParams] = true
-	case ActionSetUser:
-		var args UserArgs
-		if err := decodeArgs(a, &args); err != nil {
-			return err
-		}
-		t.users[args.User] = &User{ID: args.User, Roles: args.Roles}
-		t.dirty[keyUser+args.User] = true
-	case ActionRemoveUser:
-		var args UserArgs
-		if err := decodeArgs(a, &args); err != nil {
-			return err
-		}
-		delete(t.users, args.User)
-		t.dirty[keyUser+args.User] = true
-	case ActionOpenNetwork:
-		t.params.Open = true
-		t.dirty[keyParams] = true
-	case ActionRotateLedgerSecret:
-		// A trusted node generates the secret and publishes it
-		// (KindLedgerSecret); until then batches keep the current one.
-		t.rotation = max(t.currentGeneration(), 1) + 1
-		t.dirty[keyRotation] = true
-	default:
-		return fmt.Errorf("unknown action %q", a.Name)
-	}
-	return nil
+	return nil, fmt.Errorf("unknown action %q", a.Name)
 }
 
 // mergeParams applies a set_params argument object: only the keys named

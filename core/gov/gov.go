@@ -451,7 +451,7 @@ func (g *Gov) admissible(id string, r *Request) error {
 		}
 		in := g.input(&Proposal{ID: id, Proposer: r.Member, Actions: r.Actions})
 		for i, a := range r.Actions {
-			if err := g.validate(g.t, a); err != nil {
+			if _, err := prepare(g.t, a); err != nil {
 				return fmt.Errorf("%w: action %d (%s): %w", ErrRefused, i, a.Name, err)
 			}
 			if err := g.constitution.Validate(in, constitutionAction(a)); err != nil {
@@ -532,14 +532,12 @@ func (g *Gov) resolve(number uint64, p *Proposal) {
 		for i, a := range p.Actions {
 			// Validated at proposal time, but earlier proposals may have
 			// changed the tables since.
-			err := g.validate(next, a)
-			if err == nil {
-				err = g.execute(next, a)
-			}
+			apply, err := prepare(next, a)
 			if err != nil {
 				p.State, p.Reason = StateFailed, fmt.Sprintf("action %d (%s): %v", i, a.Name, err)
 				return
 			}
+			apply()
 		}
 		p.State = StateAccepted
 		g.t = next
