@@ -45,9 +45,9 @@ type Config struct {
 	BatchItemLimit int `mapstructure:"batch_item_limit"`
 	// CORSOrigins allowed for browser dApps; ["*"] allows all.
 	CORSOrigins []string `mapstructure:"cors_origins"`
-	// FlushBlocks is how many blocks of state are kept in memory before
-	// they are written to the database (1: every block).
-	FlushBlocks uint64 `mapstructure:"flush_blocks"`
+	// WriteBufferMB bounds the state changes kept in memory before they are
+	// written to the database together; a crash costs re-executing them.
+	WriteBufferMB int `mapstructure:"write_buffer_mb"`
 }
 
 // DefaultConfig is the dev chain: id 49344 (0xC0C0), ten funded accounts.
@@ -64,7 +64,7 @@ func DefaultConfig() Config {
 		MaxBodyBytes:   jsonrpc.DefaultMaxBodyBytes,
 		BatchItemLimit: jsonrpc.DefaultBatchItemLimit,
 		CORSOrigins:    []string{"*"},
-		FlushBlocks:    c.FlushBlocks,
+		WriteBufferMB:  c.WriteBufferBytes >> 20,
 	}
 }
 
@@ -111,7 +111,7 @@ func (g *Genesis) chainConfig(cfg Config, genesisMs uint64) (chain.Config, error
 	cc.GasLimit = g.GasLimit
 	cc.BaseFee = new(big.Int).Mul(new(big.Int).SetUint64(g.BaseFeeGwei), big.NewInt(params.GWei))
 	cc.AllowUnprotected = cfg.AllowUnprotected
-	cc.FlushBlocks = cfg.FlushBlocks
+	cc.WriteBufferBytes = cfg.WriteBufferMB << 20
 	cc.GenesisTimeMs = genesisMs
 	cc.Alloc = types.GenesisAlloc{}
 	for addr, bal := range g.Alloc {

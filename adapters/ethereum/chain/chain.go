@@ -21,7 +21,7 @@ import (
 	"github.com/ethereum/go-ethereum/event"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/triedb"
-	"github.com/ethereum/go-ethereum/triedb/hashdb"
+	"github.com/ethereum/go-ethereum/triedb/pathdb"
 )
 
 // Namespace is the Coco namespace of Ethereum transactions.
@@ -55,15 +55,12 @@ type Chain struct {
 	// gasLimit is the block gas limit in force (genesis or governance).
 	gasLimit atomic.Uint64
 	// head is the latest executed block; JSON-RPC reads and the pool see
-	// it. Right after New it is the last block whose state was flushed.
+	// it. Right after New it is the newest block whose state is stored.
 	head atomic.Pointer[types.Header]
 
 	// Guarded by execMu.
-	recent    []retained // states referenced in memory, oldest first
-	flushed   uint64     // last block whose state is on disk
-	lastFlush time.Time
-	replayTo  uint64 // blocks up to here were stored before the restart
-	closed    bool
+	replayTo uint64 // blocks up to here were stored before the restart
+	closed   bool
 
 	pool *pool
 
@@ -81,7 +78,15 @@ func New(db ethdb.Database, cfg Config, submit node.Submitter, log *slog.Logger)
 	if log == nil {
 		log = slog.Default()
 	}
-	tdb := triedb.NewDatabase(db, &triedb.Config{HashDB: &hashdb.Config{CleanCacheSize: cfg.TrieCacheBytes}})
+	if err := checkScheme(db); err != nil {
+		return nil, err
+	}
+	tdb := triedb.NewDatabase(db, &triedb.Config{PathDB: &pathdb.Config{
+		TrieCleanSize:   cfg.TrieCacheBytes,
+		StateCleanSize:  cfg.StateCacheBytes,
+		WriteBufferSize: cfg.WriteBufferBytes,
+		TrienodeHistory: -1,
+	}})
 	c := &Chain{
 		cfg:    cfg,
 		db:     db,
@@ -98,13 +103,8 @@ func New(db ethdb.Database, cfg Config, submit node.Submitter, log *slog.Logger)
 			tdb.Close()
 			return nil, fmt.Errorf("write genesis: %w", err)
 		}
-		if err := writeFlushed(db, 0); err != nil {
-			tdb.Close()
-			return nil, fmt.Errorf("write genesis: %w", err)
-		}
 		c.config = g.Config
 		head = block.Header()
-		c.lastFlush = time.Now()
 		c.log.Info("wrote genesis", "hash", block.Hash(), "chain_id", cfg.ChainID)
 	} else {
 		stored := rawdb.ReadChainConfig(db, ghash)
@@ -236,9 +236,8 @@ func (c *Chain) Transaction(hash common.Hash) (tx *types.Transaction, blockHash 
 }
 
 // StateAt opens the state after the given block. Changes to it are never
-// persisted. The state of the latest blocks is kept in memory, older ones
-// only where a flush wrote them to disk; the others fail with
-// ErrStateUnavailable, as on a go-ethereum full node.
+// persisted. Only the state of the latest blocks is kept; older ones fail
+// with ErrStateUnavailable, as on a go-ethereum full node.
 func (c *Chain) StateAt(number uint64) (*state.StateDB, error) {
 	header := c.HeaderByNumber(number)
 	if header == nil {
@@ -246,7 +245,7 @@ func (c *Chain) StateAt(number uint64) (*state.StateDB, error) {
 	}
 	st, err := state.New(header.Root, c.sdb)
 	if err != nil {
-		return nil, fmt.Errorf("%w: block %d is older than the %d recent blocks kept in memory and its state was not flushed to disk: %w",
+		return nil, fmt.Errorf("%w: block %d is older than the %d recent blocks whose state is kept: %w",
 			ErrStateUnavailable, number, recentStates, err)
 	}
 	return st, nil

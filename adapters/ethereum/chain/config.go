@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
@@ -36,38 +35,32 @@ type Config struct {
 	NonceGapLimit uint64 `mapstructure:"nonce_gap_limit"`
 	// MaxTxSize bounds an incoming transaction's encoded size.
 	MaxTxSize uint64 `mapstructure:"max_tx_size"`
-	// TrieCacheBytes is the clean trie-node cache; zero disables it.
-	TrieCacheBytes int `mapstructure:"trie_cache_bytes"`
-	// FlushInterval, FlushBlocks and DirtyCacheBytes bound the state kept
-	// only in memory: the trie nodes of recent blocks stay in the trie
-	// database's dirty cache and go to disk when the interval has passed,
-	// when FlushBlocks blocks were executed, or when the cache outgrows
-	// DirtyCacheBytes, whichever comes first, and on Close. State lost in a
-	// crash is executed again from the ledger on restart.
-	FlushInterval   time.Duration `mapstructure:"flush_interval"`
-	FlushBlocks     uint64        `mapstructure:"flush_blocks"`
-	DirtyCacheBytes int           `mapstructure:"dirty_cache_bytes"`
+	// TrieCacheBytes and StateCacheBytes are the clean caches of trie
+	// nodes and of flat accounts and slots; zero disables them.
+	TrieCacheBytes  int `mapstructure:"trie_cache_bytes"`
+	StateCacheBytes int `mapstructure:"state_cache_bytes"`
+	// WriteBufferBytes bounds the state changes gathered in memory below the
+	// latest blocks before they are written to disk together (go-ethereum's
+	// path-scheme write buffer; see persist.go). State lost in a crash is
+	// executed again from the ledger on restart, so a larger buffer costs
+	// restart time, not data.
+	WriteBufferBytes int `mapstructure:"write_buffer_bytes"`
 }
 
 // DefaultConfig is a chain with id 49344, a 1e9 block gas limit and a 1 gwei
 // base fee.
 func DefaultConfig() Config {
 	return Config{
-		ChainID:        49344,
-		GasLimit:       1_000_000_000,
-		BaseFee:        big.NewInt(params.GWei),
-		NonceGapLimit:  64,
-		MaxTxSize:      128 * 1024, // go-ethereum's txpool limit
-		TrieCacheBytes: 64 << 20,
-		// go-ethereum's full node flushes about hourly; a Coco node flushes
-		// far more often because every unflushed block is executed again on
-		// restart, before the node rejoins consensus.
-		FlushInterval: time.Second,
-		// Every block: flushing a second's worth of state at once stalled
-		// execution and tripled p99 latency on a loaded four-node network
-		// (docs/performance.md); larger values save some CPU.
-		FlushBlocks:     1,
-		DirtyCacheBytes: 256 << 20,
+		ChainID:         49344,
+		GasLimit:        1_000_000_000,
+		BaseFee:         big.NewInt(params.GWei),
+		NonceGapLimit:   64,
+		MaxTxSize:       128 * 1024, // go-ethereum's txpool limit
+		TrieCacheBytes:  64 << 20,
+		StateCacheBytes: 32 << 20,
+		// Half of go-ethereum's default: every block not on disk is
+		// executed again on restart, before the node rejoins consensus.
+		WriteBufferBytes: 32 << 20,
 	}
 }
 
@@ -82,14 +75,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: base fee must be set, non-negative and fit 256 bits", ErrConfig)
 	case c.MaxTxSize == 0:
 		return fmt.Errorf("%w: max tx size is zero", ErrConfig)
-	case c.TrieCacheBytes < 0:
-		return fmt.Errorf("%w: negative trie cache", ErrConfig)
-	case c.FlushInterval <= 0:
-		return fmt.Errorf("%w: flush interval must be positive", ErrConfig)
-	case c.FlushBlocks == 0:
-		return fmt.Errorf("%w: flush blocks is zero", ErrConfig)
-	case c.DirtyCacheBytes <= 0:
-		return fmt.Errorf("%w: dirty cache must be positive", ErrConfig)
+	case c.TrieCacheBytes < 0 || c.StateCacheBytes < 0:
+		return fmt.Errorf("%w: negative cache size", ErrConfig)
+	case c.WriteBufferBytes <= 0 || c.WriteBufferBytes > maxWriteBuffer:
+		return fmt.Errorf("%w: write buffer of %d bytes, want 1 to %d", ErrConfig, c.WriteBufferBytes, maxWriteBuffer)
 	}
 	for addr := range core.SystemContractAllocs() {
 		if _, ok := c.Alloc[addr]; ok {

@@ -206,11 +206,6 @@ func (c *Chain) Execute(b *node.ExecBlock) (coretypes.Hash, error) {
 		c.log.Error("block executed again differs from the one stored before the restart",
 			"number", b.Number, "stored", prior.Hash(), "executed", hash)
 	}
-	// The state stays in the trie database's memory, referenced until it
-	// falls out of the recent window; retainLocked flushes it when due.
-	if err := c.tdb.Reference(root, common.Hash{}); err != nil {
-		return coretypes.Hash{}, fmt.Errorf("block %d keep state: %w", b.Number, err)
-	}
 	// The block and the head marker in one batch, not synced: a crash
 	// loses at most blocks the ledger replays.
 	batch := c.db.NewBatch()
@@ -222,15 +217,11 @@ func (c *Chain) Execute(b *node.ExecBlock) (coretypes.Hash, error) {
 	rawdb.WriteHeadFastBlockHash(batch, hash)
 	rawdb.WriteHeadBlockHash(batch, hash)
 	if err := batch.Write(); err != nil {
-		if derr := c.tdb.Dereference(root); derr != nil {
-			err = errors.Join(err, derr)
-		}
 		return coretypes.Hash{}, fmt.Errorf("block %d write: %w", b.Number, err)
 	}
 	c.head.Store(block.Header())
-	if err := c.retainLocked(block.Header()); err != nil {
-		return coretypes.Hash{}, fmt.Errorf("block %d: %w", b.Number, err)
-	}
+	diffs, buffered, _ := c.tdb.Size()
+	memoryBytes.Set(float64(diffs + buffered))
 
 	view, err := c.newView(block.Header())
 	if err != nil {

@@ -15,15 +15,11 @@ var (
 	txsRejected = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "coco", Subsystem: "eth", Name: "ingress_rejected_total", Help: "Transactions refused by SendTransaction.",
 	})
-	flushSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: "coco", Subsystem: "eth", Name: "state_flush_seconds", Help: "Time to write the head state to disk.",
-		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
-	})
-	dirtyBytes = prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: "coco", Subsystem: "eth", Name: "state_dirty_bytes", Help: "Trie nodes kept in memory, not yet flushed.",
+	memoryBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "coco", Subsystem: "eth", Name: "state_memory_bytes", Help: "State changes of recent blocks kept in memory, not yet on disk.",
 	})
 )
 
 func init() {
-	prometheus.MustRegister(txsIncluded, txsExcluded, txsAccepted, txsRejected, flushSeconds, dirtyBytes)
+	prometheus.MustRegister(txsIncluded, txsExcluded, txsAccepted, txsRejected, memoryBytes)
 }

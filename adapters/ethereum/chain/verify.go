@@ -11,13 +11,14 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethdb"
+	"github.com/ethereum/go-ethereum/rlp"
 	"github.com/ethereum/go-ethereum/trie"
-	"github.com/ethereum/go-ethereum/triedb"
-	"github.com/ethereum/go-ethereum/triedb/hashdb"
+	"github.com/ethereum/go-ethereum/triedb/database"
 )
 
 // ErrBadState means stored state does not hash to the root it is read
-// under: a trie node or a contract's code is missing or was altered.
+// under: a trie node, a flat account or slot, or a contract's code is
+// missing, extra or altered.
 var ErrBadState = errors.New("ethereum state fails verification")
 
 var (
@@ -27,28 +28,24 @@ var (
 
 // StateStats counts what VerifyState checked.
 type StateStats struct {
-	Accounts     int // account leaves
-	Slots        int // storage leaves, over every account
-	Nodes        int // trie nodes stored by hash
+	Accounts     int // account leaves, each matched by its flat entry
+	Slots        int // storage leaves over every account, each matched too
+	Nodes        int // trie nodes
 	Codes        int // distinct contract codes
 	NodeBytes    int64
-	StorageTries int // distinct non-empty storage tries
+	StorageTries int // non-empty storage tries
 }
 
-// Flush implements node.Flusher: it writes the head state, kept in memory
-// since the last flush, to the database, so that the database alone holds
-// the state of Height() (a node does this before serving a snapshot).
+// Flush implements node.Flusher: it writes the head state to the database
+// and waits until it is there, so that the database alone holds the state
+// of Height() (a node does this before serving a snapshot).
 func (c *Chain) Flush() error {
 	c.execMu.Lock()
 	defer c.execMu.Unlock()
 	if c.closed {
 		return ErrClosed
 	}
-	head := c.head.Load()
-	if head.Number.Uint64() == c.flushed {
-		return nil
-	}
-	return c.flushLocked(head)
+	return c.flushLocked(c.head.Load())
 }
 
 // VerifyState implements node.StateVerifier: it checks the whole state of
@@ -64,12 +61,13 @@ func (c *Chain) VerifyState() error {
 	return nil
 }
 
-// VerifyState walks the account trie under root and every storage trie it
-// references, as stored in db with go-ethereum's hash scheme, and checks
-// that every node stored by hash hashes to it (keccak256 of its encoding)
-// and that every contract's code hashes to its code hash. Together that
-// proves the stored state is complete and is the state root commits to:
-// nothing in it can have been altered without changing root.
+// VerifyState checks the state under root as written to db with
+// go-ethereum's path scheme: it walks the account trie and every storage
+// trie, checking that each node stored under its path hashes to the
+// reference its parent holds; that the flat accounts and slots execution
+// reads are exactly the trie's leaves, none missing, altered or extra; and
+// that every contract's code hashes to its code hash. Together that proves
+// the stored state is complete and is the state root commits to.
 func VerifyState(db ethdb.Database, root common.Hash) (stats StateStats, err error) {
 	// A forged node may not even decode; go-ethereum's iterator panics on
 	// those, which must not take the node down.
@@ -78,19 +76,26 @@ func VerifyState(db ethdb.Database, root common.Hash) (stats StateStats, err err
 			err = fmt.Errorf("%w: undecodable trie node: %v", ErrBadState, r)
 		}
 	}()
-	tdb := triedb.NewDatabase(db, &triedb.Config{HashDB: &hashdb.Config{}})
-	defer tdb.Close()
-	v := &verifier{db: db, tdb: tdb, stats: &stats, storage: map[common.Hash]bool{}, codes: map[common.Hash]bool{}}
-	err = v.walk(trie.StateTrieID(root), root, func(key, blob []byte) error {
+	if err := checkGenerated(db); err != nil {
+		return stats, err
+	}
+	v := &verifier{db: db, stats: &stats, codes: map[common.Hash]bool{}}
+	err = v.walk(trie.StateTrieID(root), func(key, blob []byte) error {
 		acc, err := types.FullAccount(blob)
 		if err != nil {
 			return fmt.Errorf("%w: account %x: %v", ErrBadState, key, err)
 		}
+		accHash := common.BytesToHash(key)
+		if flat := rawdb.ReadAccountSnapshot(db, accHash); !bytes.Equal(flat, types.SlimAccountRLP(*acc)) {
+			return fmt.Errorf("%w: flat account %x differs from the trie", ErrBadState, key)
+		}
 		stats.Accounts++
-		if acc.Root != types.EmptyRootHash && !v.storage[acc.Root] {
-			v.storage[acc.Root] = true
+		if acc.Root != types.EmptyRootHash {
 			stats.StorageTries++
-			err := v.walk(trie.StorageTrieID(root, common.BytesToHash(key), acc.Root), acc.Root, func([]byte, []byte) error {
+			err := v.walk(trie.StorageTrieID(root, accHash, acc.Root), func(slot, value []byte) error {
+				if flat := rawdb.ReadStorageSnapshot(db, accHash, common.BytesToHash(slot)); !bytes.Equal(flat, value) {
+					return fmt.Errorf("%w: flat slot %x differs from the trie", ErrBadState, slot)
+				}
 				stats.Slots++
 				return nil
 			})
@@ -111,41 +116,100 @@ func VerifyState(db ethdb.Database, root common.Hash) (stats StateStats, err err
 		}
 		return nil
 	})
-	return stats, err
+	if err != nil {
+		return stats, err
+	}
+	// Every trie leaf has its flat entry; now no flat entry may be extra.
+	accounts, slots, err := countFlat(db)
+	if err != nil {
+		return stats, err
+	}
+	if accounts != stats.Accounts || slots != stats.Slots {
+		return stats, fmt.Errorf("%w: %d flat accounts and %d flat slots for %d and %d in the trie", ErrBadState, accounts, slots, stats.Accounts, stats.Slots)
+	}
+	return stats, nil
 }
 
-type verifier struct {
-	db      ethdb.KeyValueReader
-	tdb     *triedb.Database
-	stats   *StateStats
-	storage map[common.Hash]bool // storage roots walked already
-	codes   map[common.Hash]bool
-}
-
-// node reads the node stored under hash and checks that it hashes to it.
-func (v *verifier) node(hash common.Hash) ([]byte, error) {
-	blob := rawdb.ReadLegacyTrieNode(v.db, hash)
+// checkGenerated requires the flat state to be complete: pathdb would
+// otherwise regenerate part of it, and VerifyState could not vouch for
+// what it reads.
+func checkGenerated(db ethdb.KeyValueReader) error {
+	blob := rawdb.ReadSnapshotGenerator(db)
 	if len(blob) == 0 {
-		return nil, fmt.Errorf("%w: trie node %v missing", ErrBadState, hash)
+		return fmt.Errorf("%w: no flat-state generation marker", ErrBadState)
+	}
+	var gen struct {
+		Wiping                   bool
+		Done                     bool
+		Marker                   []byte
+		Accounts, Slots, Storage uint64
+	}
+	if err := rlp.DecodeBytes(blob, &gen); err != nil {
+		return fmt.Errorf("%w: flat-state generation marker: %v", ErrBadState, err)
+	}
+	if !gen.Done {
+		return fmt.Errorf("%w: flat state not fully generated", ErrBadState)
+	}
+	return nil
+}
+
+// countFlat counts the flat accounts and slots stored.
+func countFlat(db ethdb.Iteratee) (accounts, slots int, err error) {
+	count := func(prefix []byte, keyLen int) (int, error) {
+		it := db.NewIterator(prefix, nil)
+		defer it.Release()
+		n := 0
+		for it.Next() {
+			if len(it.Key()) == keyLen {
+				n++
+			}
+		}
+		return n, it.Error()
+	}
+	if accounts, err = count(rawdb.SnapshotAccountPrefix, len(rawdb.SnapshotAccountPrefix)+common.HashLength); err != nil {
+		return 0, 0, err
+	}
+	slots, err = count(rawdb.SnapshotStoragePrefix, len(rawdb.SnapshotStoragePrefix)+2*common.HashLength)
+	return accounts, slots, err
+}
+
+// verifier reads trie nodes by path for go-ethereum's trie iterator and
+// checks each against the hash its parent references.
+type verifier struct {
+	db    ethdb.KeyValueReader
+	stats *StateStats
+	codes map[common.Hash]bool // codes checked already
+}
+
+// NodeReader implements database.NodeDatabase.
+func (v *verifier) NodeReader(common.Hash) (database.NodeReader, error) { return v, nil }
+
+// Node implements database.NodeReader.
+func (v *verifier) Node(owner common.Hash, path []byte, hash common.Hash) ([]byte, error) {
+	var blob []byte
+	if owner == (common.Hash{}) {
+		blob = rawdb.ReadAccountTrieNode(v.db, path)
+	} else {
+		blob = rawdb.ReadStorageTrieNode(v.db, owner, path)
+	}
+	if len(blob) == 0 {
+		return nil, fmt.Errorf("%w: trie node %v (owner %v, path %x) missing", ErrBadState, hash, owner, path)
 	}
 	if got := crypto.Keccak256Hash(blob); got != hash {
-		return nil, fmt.Errorf("%w: trie node %v hashes to %v", ErrBadState, hash, got)
+		return nil, fmt.Errorf("%w: trie node at owner %v path %x hashes to %v, its parent references %v", ErrBadState, owner, path, got, hash)
 	}
 	v.stats.Nodes++
 	v.stats.NodeBytes += int64(len(blob))
 	return blob, nil
 }
 
-// walk visits every node of the trie id under root, checking each one
-// stored by hash before it is decoded, and calls leaf for every value.
-func (v *verifier) walk(id *trie.ID, root common.Hash, leaf func(key, blob []byte) error) error {
-	if root == types.EmptyRootHash || root == (common.Hash{}) {
+// walk visits every node of the trie id, each checked as it is read, and
+// calls leaf for every value.
+func (v *verifier) walk(id *trie.ID, leaf func(key, blob []byte) error) error {
+	if id.Root == types.EmptyRootHash || id.Root == (common.Hash{}) {
 		return nil
 	}
-	if _, err := v.node(root); err != nil {
-		return err
-	}
-	tr, err := trie.New(id, v.tdb)
+	tr, err := trie.New(id, v)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadState, err)
 	}
@@ -153,30 +217,17 @@ func (v *verifier) walk(id *trie.ID, root common.Hash, leaf func(key, blob []byt
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadState, err)
 	}
-	// The iterator resolves every child it reaches by hash through this
-	// first; a node that fails is reported and the walk stops.
-	var bad error
-	it.AddResolver(func(_ common.Hash, _ []byte, hash common.Hash) []byte {
-		blob, err := v.node(hash)
-		if err != nil && bad == nil {
-			bad = err
-		}
-		return blob
-	})
 	for it.Next(true) {
-		if bad != nil {
-			return bad
-		}
 		if it.Leaf() {
 			if err := leaf(bytes.Clone(it.LeafKey()), bytes.Clone(it.LeafBlob())); err != nil {
 				return err
 			}
 		}
 	}
-	if bad != nil {
-		return bad
-	}
 	if err := it.Error(); err != nil {
+		if errors.Is(err, ErrBadState) {
+			return err
+		}
 		return fmt.Errorf("%w: %w", ErrBadState, err)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -9,18 +10,15 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethdb"
+	"github.com/ethereum/go-ethereum/rlp"
 	"github.com/ethereum/go-ethereum/trie"
-	"github.com/ethereum/go-ethereum/triedb"
-	"github.com/ethereum/go-ethereum/triedb/hashdb"
 )
 
-// trieNodes lists the hashes of the nodes stored by hash in the trie under
-// root, root first.
-func trieNodes(t *testing.T, db ethdb.Database, id *trie.ID) []common.Hash {
+// innerAccountPath is the path of a hashed (not embedded) account trie node
+// below the root.
+func innerAccountPath(t *testing.T, db ethdb.Database, root common.Hash) []byte {
 	t.Helper()
-	tdb := triedb.NewDatabase(db, &triedb.Config{HashDB: &hashdb.Config{}})
-	defer tdb.Close()
-	tr, err := trie.New(id, tdb)
+	tr, err := trie.New(trie.StateTrieID(root), &verifier{db: db, stats: &StateStats{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,23 +26,21 @@ func trieNodes(t *testing.T, db ethdb.Database, id *trie.ID) []common.Hash {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []common.Hash
 	for it.Next(true) {
-		if h := it.Hash(); h != (common.Hash{}) {
-			out = append(out, h)
+		if it.Hash() != (common.Hash{}) && len(it.Path()) > 0 {
+			return bytes.Clone(it.Path())
 		}
 	}
-	if err := it.Error(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	t.Fatalf("account trie has no inner hashed node (%v)", it.Error())
+	return nil
 }
 
-// Flush writes the head state kept in memory, VerifyState accepts it, and
-// any altered, swapped or missing trie node or contract code is refused.
+// Flush writes the head state to disk, VerifyState accepts it, and any
+// altered, swapped or missing trie node, flat entry or contract code is
+// refused.
 func TestVerifyStateDetectsTampering(t *testing.T) {
 	db := rawdb.NewMemoryDatabase()
-	c, err := New(db, flushConfig(1000), nil, quietLog())
+	c, err := New(db, bufferConfig(32<<20), nil, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,9 +51,6 @@ func TestVerifyStateDetectsTampering(t *testing.T) {
 			t.Fatalf("block %d: %v", n+1, err)
 		}
 	}
-	if got := flushedHeight(t, db); got != 0 {
-		t.Fatalf("flushed at %d before Flush, want 0 (genesis)", got)
-	}
 	root := c.CurrentHeader().Root
 	if _, err := VerifyState(db, root); err == nil {
 		t.Fatal("the head state is only in memory, yet VerifyState accepts the database")
@@ -65,8 +58,8 @@ func TestVerifyStateDetectsTampering(t *testing.T) {
 	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if got := flushedHeight(t, db); got != 12 {
-		t.Fatalf("flushed at %d after Flush, want 12", got)
+	if diskRoot(db) != root {
+		t.Fatal("Flush returned before the head state was on disk")
 	}
 	stats, err := VerifyState(db, root)
 	if err != nil {
@@ -78,61 +71,90 @@ func TestVerifyStateDetectsTampering(t *testing.T) {
 	if err := c.VerifyState(); err != nil {
 		t.Fatal(err)
 	}
-
-	accountNodes := trieNodes(t, db, trie.StateTrieID(root))
-	if len(accountNodes) < 2 {
-		t.Fatalf("account trie has %d hashed nodes; the test needs an inner one", len(accountNodes))
+	// The chain keeps executing on the flushed state.
+	if _, err := c.Execute(execBlock(13, nil)); err != nil {
+		t.Fatal(err)
 	}
-	st, err := c.StateAt(c.Height())
+
+	st, err := c.StateAt(12)
 	if err != nil {
 		t.Fatal(err)
 	}
 	contract := crypto.CreateAddress(addr(key(4)), 0)
-	storageRoot := st.GetStorageRoot(contract)
+	contractHash := crypto.Keccak256Hash(contract.Bytes())
 	codeHash := st.GetCodeHash(contract)
-	if storageRoot == types.EmptyRootHash || codeHash == types.EmptyCodeHash {
+	if st.GetStorageRoot(contract) == types.EmptyRootHash || codeHash == types.EmptyCodeHash {
 		t.Fatal("the contract has no storage or no code")
 	}
+	slotHash := crypto.Keccak256Hash(common.Hash{}.Bytes())
+	sender := crypto.Keccak256Hash(addr(key(1)).Bytes())
+	inner := innerAccountPath(t, db, root)
 
-	tamper := func(what string, key []byte, value []byte) {
+	// tamper changes one entry through get/set, expects VerifyState to
+	// refuse the state, and puts the entry back.
+	tamper := func(what string, get func() []byte, set func([]byte), value []byte) {
 		t.Helper()
-		orig, err := db.Get(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if value == nil {
-			err = db.Delete(key)
-		} else {
-			err = db.Put(key, value)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		orig := get()
+		set(value)
 		if _, err := VerifyState(db, root); !errors.Is(err, ErrBadState) {
 			t.Errorf("%s: VerifyState = %v, want ErrBadState", what, err)
 		}
-		if err := db.Put(key, orig); err != nil {
-			t.Fatal(err)
-		}
+		set(orig)
 		if _, err := VerifyState(db, root); err != nil {
 			t.Fatalf("%s restored: %v", what, err)
 		}
 	}
-	inner := accountNodes[len(accountNodes)-1]
-	other := rawdb.ReadLegacyTrieNode(db, accountNodes[0])
-	tamper("inner account node replaced by another valid node", inner.Bytes(), other)
-	tamper("inner account node replaced by garbage", inner.Bytes(), []byte("not a trie node"))
-	tamper("inner account node deleted", inner.Bytes(), nil)
-	tamper("account root replaced by another valid node", root.Bytes(), rawdb.ReadLegacyTrieNode(db, inner))
-	tamper("storage root replaced", storageRoot.Bytes(), []byte{0xc0})
-	code := rawdb.ReadCode(db, codeHash)
-	tamper("contract code altered", codeKey(db, codeHash), append([]byte{0x00}, code...))
-}
-
-// codeKey is where the code with hash h is stored.
-func codeKey(db ethdb.KeyValueReader, h common.Hash) []byte {
-	if len(rawdb.ReadCodeWithPrefix(db, h)) > 0 {
-		return append(append([]byte(nil), rawdb.CodePrefix...), h.Bytes()...)
+	accountNode := func(path []byte) (func() []byte, func([]byte)) {
+		return func() []byte { return rawdb.ReadAccountTrieNode(db, path) },
+			func(v []byte) {
+				if v == nil {
+					rawdb.DeleteAccountTrieNode(db, path)
+				} else {
+					rawdb.WriteAccountTrieNode(db, path, v)
+				}
+			}
 	}
-	return h.Bytes()
+	get, set := accountNode(inner)
+	tamper("inner account node replaced by another valid node", get, set, rawdb.ReadAccountTrieNode(db, nil))
+	tamper("inner account node replaced by garbage", get, set, []byte("not a trie node"))
+	tamper("inner account node deleted", get, set, nil)
+	get, set = accountNode(nil)
+	tamper("account root replaced by another valid node", get, set, rawdb.ReadAccountTrieNode(db, inner))
+	tamper("storage root replaced",
+		func() []byte { return rawdb.ReadStorageTrieNode(db, contractHash, nil) },
+		func(v []byte) { rawdb.WriteStorageTrieNode(db, contractHash, nil, v) }, []byte{0xc0})
+	tamper("contract code altered",
+		func() []byte { return rawdb.ReadCode(db, codeHash) },
+		func(v []byte) { rawdb.WriteCode(db, codeHash, v) }, append([]byte{0x00}, rawdb.ReadCode(db, codeHash)...))
+
+	flatAccount := func(h common.Hash) (func() []byte, func([]byte)) {
+		return func() []byte { return rawdb.ReadAccountSnapshot(db, h) },
+			func(v []byte) {
+				if v == nil {
+					rawdb.DeleteAccountSnapshot(db, h)
+				} else {
+					rawdb.WriteAccountSnapshot(db, h, v)
+				}
+			}
+	}
+	richer := types.SlimAccountRLP(types.StateAccount{Nonce: 1, Balance: st.GetBalance(contract).Clone().Lsh(st.GetBalance(contract), 1), Root: types.EmptyRootHash, CodeHash: types.EmptyCodeHash.Bytes()})
+	get, set = flatAccount(sender)
+	tamper("flat account altered", get, set, richer)
+	tamper("flat account deleted", get, set, nil)
+	get, set = flatAccount(common.Hash{0xee})
+	tamper("flat account added", get, set, richer)
+	tamper("flat slot altered",
+		func() []byte { return rawdb.ReadStorageSnapshot(db, contractHash, slotHash) },
+		func(v []byte) { rawdb.WriteStorageSnapshot(db, contractHash, slotHash, v) }, []byte{0x81, 0xff})
+	unfinished, err := rlp.EncodeToBytes(struct {
+		Wiping, Done             bool
+		Marker                   []byte
+		Accounts, Slots, Storage uint64
+	}{Marker: []byte{0x10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tamper("flat state marked unfinished",
+		func() []byte { return rawdb.ReadSnapshotGenerator(db) },
+		func(v []byte) { rawdb.WriteSnapshotGenerator(db, v) }, unfinished)
 }

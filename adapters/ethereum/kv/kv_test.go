@@ -19,6 +19,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethdb/dbtest"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/triedb"
+	"github.com/ethereum/go-ethereum/triedb/pathdb"
 	"github.com/holiman/uint256"
 )
 
@@ -93,7 +94,7 @@ func TestStateRoundTrip(t *testing.T) {
 
 	db := openDB(t, dir)
 	edb := rawdb.NewDatabase(New(db.Namespace("eth")))
-	tdb := triedb.NewDatabase(edb, triedb.HashDefaults)
+	tdb := triedb.NewDatabase(edb, &triedb.Config{PathDB: pathdb.Defaults})
 	sdb, err := gethstate.New(types.EmptyRootHash, gethstate.NewDatabase(tdb, gethstate.NewCodeDB(edb)))
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +124,7 @@ func TestStateRoundTrip(t *testing.T) {
 	db = openDB(t, dir)
 	defer db.Close()
 	edb = rawdb.NewDatabase(New(db.Namespace("eth")))
-	tdb = triedb.NewDatabase(edb, triedb.HashDefaults)
+	tdb = triedb.NewDatabase(edb, &triedb.Config{PathDB: pathdb.Defaults})
 	defer tdb.Close()
 	sdb, err = gethstate.New(root, gethstate.NewDatabase(tdb, gethstate.NewCodeDB(edb)))
 	if err != nil {
@@ -153,7 +154,7 @@ func TestStateRoundTrip(t *testing.T) {
 
 	// The trie nodes went through the encrypting store: none is readable
 	// from raw Pebble under the namespace in plaintext.
-	raw, closer, err := db.Pebble().Get(append([]byte("n/eth/"), root.Bytes()...))
+	raw, closer, err := db.Pebble().Get(append([]byte("n/eth/"), rawdb.TrieNodeAccountPrefix...)) // the root node's path is empty
 	if err != nil {
 		t.Fatalf("root node not under the namespace prefix: %v", err)
 	}
@@ -169,7 +170,7 @@ func BenchmarkStateCommit(b *testing.B) {
 	db := openDB(b, b.TempDir())
 	defer db.Close()
 	edb := rawdb.NewDatabase(New(db.Namespace("eth")))
-	tdb := triedb.NewDatabase(edb, triedb.HashDefaults)
+	tdb := triedb.NewDatabase(edb, &triedb.Config{PathDB: pathdb.Defaults})
 	sdbase := gethstate.NewDatabase(tdb, gethstate.NewCodeDB(edb))
 	rules := params.TestChainConfig.Rules(big.NewInt(1), true, 0)
 	root := types.EmptyRootHash

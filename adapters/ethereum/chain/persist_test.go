@@ -5,7 +5,6 @@ import (
 	"math/big"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/cocoledger/coco/core/node"
 	coretypes "github.com/cocoledger/coco/core/types"
@@ -15,15 +14,14 @@ import (
 	"github.com/ethereum/go-ethereum/ethdb"
 	"github.com/ethereum/go-ethereum/ethdb/leveldb"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/ethereum/go-ethereum/triedb"
 )
 
-// flushConfig flushes every flushBlocks blocks and never on time or size,
-// so that which states reach the disk is deterministic.
-func flushConfig(flushBlocks uint64) Config {
+// bufferConfig writes state to disk once bufferBytes of changes gathered
+// below the in-memory layers.
+func bufferConfig(bufferBytes int) Config {
 	cfg := testConfig(4)
-	cfg.FlushBlocks = flushBlocks
-	cfg.FlushInterval = time.Hour
-	cfg.DirtyCacheBytes = 1 << 30
+	cfg.WriteBufferBytes = bufferBytes
 	return cfg
 }
 
@@ -60,22 +58,14 @@ func workload(s *sim, n int) []*node.ExecBlock {
 	return blocks
 }
 
-func flushedHeight(t *testing.T, db ethdb.KeyValueReader) uint64 {
-	t.Helper()
-	n, ok, err := readFlushed(db)
-	if err != nil || !ok {
-		t.Fatalf("flushed height: %v %v", ok, err)
-	}
-	return n
-}
-
-// A crash loses the blocks executed since the last flush: the reopened
-// chain stands at the flushed block, and executing the later blocks again
-// from the same ledger blocks gives the same Ethereum blocks and states.
-func TestCrashResumesFromFlushedState(t *testing.T) {
-	const blocks, every = 300, 32
+// A crash loses the state of the latest blocks: the reopened chain stands
+// at the newest block whose state reached the disk, and executing the later
+// blocks again from the same ledger blocks gives the same Ethereum blocks
+// and states.
+func TestCrashResumesFromStoredState(t *testing.T) {
+	const blocks = 300
 	dir := t.TempDir()
-	cfg := flushConfig(every)
+	cfg := bufferConfig(16 << 10) // a few blocks of workload
 	db := openLevelDB(t, dir)
 	c, err := New(db, cfg, nil, quietLog())
 	if err != nil {
@@ -94,10 +84,6 @@ func TestCrashResumesFromFlushedState(t *testing.T) {
 			t.Fatalf("block %d has %d txs", n, got)
 		}
 	}
-	const flushed = blocks / every * every
-	if got := flushedHeight(t, db); got != flushed {
-		t.Fatalf("flushed at %d, want %d", got, flushed)
-	}
 	// While running, Height is the latest executed block.
 	if c.Height() != blocks || c.Root() != roots[blocks] {
 		t.Fatalf("running height %d", c.Height())
@@ -105,42 +91,44 @@ func TestCrashResumesFromFlushedState(t *testing.T) {
 	// Crash: the chain is dropped without Close, its memory lost.
 	db.Close()
 
-	reopen := func() (*Chain, ethdb.Database) {
+	reopen := func(atMost uint64) (*Chain, ethdb.Database, uint64) {
 		t.Helper()
 		db := openLevelDB(t, dir)
 		c, err := New(db, cfg, nil, quietLog())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Height() != flushed || c.Root() != roots[flushed] || c.CurrentHeader().Hash() != hashes[flushed] {
-			t.Fatalf("reopened at %d root %v, want %d root %v", c.Height(), c.Root(), flushed, roots[flushed])
+		h := c.Height()
+		if h == 0 || h > atMost || c.Root() != roots[h] || c.CurrentHeader().Hash() != hashes[h] {
+			t.Fatalf("reopened at %d root %v, want a block in 1..%d with its root", h, c.Root(), atMost)
 		}
-		if c.HeaderByNumber(flushed+1) != nil || c.BlockByNumber(blocks) != nil {
-			t.Fatal("blocks above the flushed state are served before they are executed again")
+		if c.HeaderByNumber(h+1) != nil || c.BlockByNumber(blocks) != nil {
+			t.Fatal("blocks above the stored state are served before they are executed again")
 		}
-		return c, db
+		return c, db, h
 	}
-	c, db = reopen()
-	// The node replays from Height()+1; the flushed block itself is a
+	// The latest blocks' state lives only in memory layers.
+	c, db, resumed := reopen(blocks - recentStates)
+	// The node replays from Height()+1; the resumed block itself is a
 	// no-op replay.
-	if r, err := c.Execute(in[flushed]); err != nil || r != roots[flushed] {
-		t.Fatalf("replay of the flushed block: %v", err)
+	if r, err := c.Execute(in[resumed]); err != nil || r != roots[resumed] {
+		t.Fatalf("replay of the resumed block: %v", err)
 	}
-	forked := *in[flushed+1]
+	forked := *in[resumed+1]
 	forked.Hash[0] ^= 1
 	if _, err := c.Execute(&forked); !errors.Is(err, ErrDiverged) {
-		t.Fatalf("another block %d than before the crash: %v", flushed+1, err)
+		t.Fatalf("another block %d than before the crash: %v", resumed+1, err)
 	}
 	// Crash again half-way through the replay.
-	for n := flushed + 1; n <= flushed+5; n++ {
+	for n := resumed + 1; n <= resumed+5; n++ {
 		if r, err := c.Execute(in[n]); err != nil || r != roots[n] || c.CurrentHeader().Hash() != hashes[n] {
 			t.Fatalf("re-execute block %d: root %v, %v", n, r, err)
 		}
 	}
 	db.Close()
 
-	c, db = reopen()
-	for n := flushed + 1; n <= blocks; n++ {
+	c, db, resumed = reopen(resumed + 5)
+	for n := resumed + 1; n <= blocks; n++ {
 		r, err := c.Execute(in[n])
 		if err != nil {
 			t.Fatalf("re-execute block %d: %v", n, err)
@@ -174,12 +162,12 @@ func TestCrashResumesFromFlushedState(t *testing.T) {
 	db.Close()
 }
 
-// A clean Close writes everything: the reopened chain stands at the last
+// A clean Close journals the layers: the reopened chain stands at the last
 // executed block, with the recent states readable.
-func TestCloseFlushes(t *testing.T) {
+func TestCloseJournals(t *testing.T) {
 	const blocks = 20
 	dir := t.TempDir()
-	cfg := flushConfig(128)
+	cfg := bufferConfig(32 << 20)
 	db := openLevelDB(t, dir)
 	c, err := New(db, cfg, nil, quietLog())
 	if err != nil {
@@ -192,8 +180,8 @@ func TestCloseFlushes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := flushedHeight(t, db); got != 0 {
-		t.Fatalf("flushed at %d before Close", got)
+	if diskRoot(db) != c.HeaderByNumber(0).Root {
+		t.Fatal("state written to disk before Close with a large buffer")
 	}
 	head := c.CurrentHeader()
 	if err := c.Close(); err != nil {
@@ -225,19 +213,19 @@ func TestCloseFlushes(t *testing.T) {
 	}
 }
 
-// The latest blocks' states are readable from memory and flushed ones from
-// disk; the others fail with ErrStateUnavailable.
+// The latest blocks' states are readable; older ones fail with
+// ErrStateUnavailable, their blocks still served.
 func TestStateAvailability(t *testing.T) {
-	const blocks, every = 200, 50
-	s := newSim(t, nil, flushConfig(every))
+	const blocks = 200
+	s := newSim(t, nil, bufferConfig(16<<10))
 	in := workload(s, blocks)
 	for n := 1; n <= blocks; n++ {
 		if _, err := s.c.Execute(in[n]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	oldest := uint64(blocks - recentStates + 1)
-	for _, n := range []uint64{0, every, oldest, oldest + 1, blocks - 1, blocks} {
+	oldest := uint64(blocks - recentStates)
+	for _, n := range []uint64{oldest, oldest + 1, blocks - 1, blocks} {
 		st, err := s.c.StateAt(n)
 		if err != nil {
 			t.Fatalf("state at %d: %v", n, err)
@@ -246,7 +234,7 @@ func TestStateAvailability(t *testing.T) {
 			t.Fatalf("nonce at block %d is %d", n, got)
 		}
 	}
-	for _, n := range []uint64{1, every + 1, oldest - 1} {
+	for _, n := range []uint64{0, 1, oldest - 1} {
 		if _, err := s.c.StateAt(n); !errors.Is(err, ErrStateUnavailable) {
 			t.Fatalf("state at %d: %v, want ErrStateUnavailable", n, err)
 		}
@@ -254,7 +242,7 @@ func TestStateAvailability(t *testing.T) {
 			t.Fatalf("header %d gone with its state", n)
 		}
 	}
-	// The pool reads the unflushed head state.
+	// The pool reads the head state.
 	if got := s.pendingNonce(addr(key(1))); got != blocks {
 		t.Fatalf("pending nonce %d", got)
 	}
@@ -264,112 +252,18 @@ func TestStateAvailability(t *testing.T) {
 	}
 }
 
-// Past the dirty cache limit, every block is flushed and nothing stays in
-// memory.
-func TestDirtyLimitFlushes(t *testing.T) {
-	cfg := flushConfig(1000)
-	cfg.DirtyCacheBytes = 1
+// A database whose state an older build wrote in the hash scheme is
+// refused with a clear error, not misread.
+func TestHashSchemeRefused(t *testing.T) {
 	db := rawdb.NewMemoryDatabase()
-	s := newSim(t, db, cfg)
-	in := workload(s, 10)
-	for n := 1; n <= 10; n++ {
-		if _, err := s.c.Execute(in[n]); err != nil {
-			t.Fatal(err)
-		}
-		if got := flushedHeight(t, db); got != uint64(n) {
-			t.Fatalf("flushed at %d after block %d", got, n)
-		}
-		if _, dirty, _ := s.c.tdb.Size(); dirty != 0 {
-			t.Fatalf("%v left in memory after block %d", dirty, n)
-		}
-	}
-	// Every state was flushed, so all stay readable.
-	if _, err := s.c.StateAt(1); err != nil {
+	tdb := triedb.NewDatabase(db, triedb.HashDefaults)
+	if _, err := testConfig(1).genesis().Commit(db, tdb, nil); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// A database written before the flushed height was recorded flushed every
-// block: its head is its state, also after a crash of the first run that
-// records it.
-func TestResumeWithoutFlushedMarker(t *testing.T) {
-	db := rawdb.NewMemoryDatabase()
-	cfg := flushConfig(128)
-	c, err := New(db, cfg, nil, quietLog())
-	if err != nil {
+	if err := tdb.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s := &sim{t: t, c: c}
-	in := workload(s, 6)
-	for n := 1; n <= 3; n++ {
-		if _, err := c.Execute(in[n]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Delete(flushedKey); err != nil {
-		t.Fatal(err)
-	}
-	c, err = New(db, cfg, nil, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Height() != 3 {
-		t.Fatalf("height %d without a flushed marker", c.Height())
-	}
-	for n := 4; n <= 6; n++ {
-		if _, err := c.Execute(in[n]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Crash: dropped without Close.
-	c, err = New(db, cfg, nil, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Height() != 3 {
-		t.Fatalf("height %d after a crash, want the old head 3", c.Height())
-	}
-	c.Close()
-
-	if err := writeFlushed(db, 7); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := New(db, cfg, nil, quietLog()); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("flushed above the head: %v", err)
-	}
-}
-
-// When the dirty cache fills up, the head state is flushed and older states
-// are released early, down to half the limit: memory stays bounded without
-// a flush at every block.
-func TestDirtyLimitReleasesOldStates(t *testing.T) {
-	const blocks = 60
-	cfg := flushConfig(1000)
-	cfg.DirtyCacheBytes = 64 << 10 // about 13 blocks of workload
-	s := newSim(t, nil, cfg)
-	in := workload(s, blocks)
-	flushes := 0
-	for n := 1; n <= blocks; n++ {
-		before := s.c.flushed
-		if _, err := s.c.Execute(in[n]); err != nil {
-			t.Fatal(err)
-		}
-		if s.c.flushed != before {
-			flushes++
-		}
-		if _, dirty, _ := s.c.tdb.Size(); dirty > common.StorageSize(cfg.DirtyCacheBytes) {
-			t.Fatalf("block %d: %v in memory, limit %d", n, dirty, cfg.DirtyCacheBytes)
-		}
-	}
-	if flushes == 0 || flushes > blocks/3 {
-		t.Fatalf("%d flushes in %d blocks", flushes, blocks)
-	}
-	for _, n := range []uint64{s.c.flushed, blocks} {
-		if _, err := s.c.StateAt(n); err != nil {
-			t.Fatalf("state at %d: %v", n, err)
-		}
+	if _, err := New(db, testConfig(1), nil, quietLog()); !errors.Is(err, ErrStateScheme) {
+		t.Fatalf("open a hash-scheme database: %v", err)
 	}
 }
