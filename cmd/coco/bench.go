@@ -78,6 +78,7 @@ p50/p95/p99.`,
 	f.DurationVar(&cfg.Duration, "duration", 20*time.Second, "measured window")
 	f.DurationVar(&cfg.Warmup, "warmup", 3*time.Second, "unmeasured warm-up before the window")
 	f.IntVar(&cfg.Accounts, "accounts", loadgen.DefaultAccounts, "sender accounts")
+	f.IntVar(&cfg.Recipients, "recipients", 0, "distinct recipient addresses (0: every transfer to a new address, creating an account)")
 	f.IntVar(&cfg.SendBatch, "send-batch", loadgen.DefaultSendBatch, "transactions per JSON-RPC batch request")
 	f.IntVar(&cfg.Txs, "txs", 0, "transfers to pre-sign (0: enough for the run)")
 	f.StringVar(&funderKey, "funder-key", "", "hex private key paying the senders (default: dev account 0)")

@@ -74,6 +74,11 @@ type Config struct {
 	// accounts than SendBatch × concurrent requests keeps a node from seeing
 	// an account's nonces out of order.
 	Accounts int
+	// Recipients is the number of distinct addresses the transfers go to,
+	// drawn at random; zero (the default) sends every transfer to a new
+	// address, so every transaction also creates an account and the state
+	// grows with the run.
+	Recipients int
 	// Seed makes the sender keys and recipients reproducible. Zero picks a
 	// random seed (reported in Report.Seed), so a run never reuses accounts
 	// that an earlier, overloaded run left with stuck transactions.
@@ -119,7 +124,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: no funder key", ErrConfig)
 	}
 	if c.Rate < 0 || c.Concurrency < 0 || c.Duration < 0 || c.Warmup < 0 || c.Drain < 0 ||
-		c.Accounts < 0 || c.Txs < 0 || c.SendBatch < 0 || c.Senders < 0 || c.FundTimeout < 0 || c.RequestTimeout < 0 {
+		c.Accounts < 0 || c.Recipients < 0 || c.Txs < 0 || c.SendBatch < 0 || c.Senders < 0 || c.FundTimeout < 0 || c.RequestTimeout < 0 {
 		return c, fmt.Errorf("%w: negative value", ErrConfig)
 	}
 	if c.Rate == 0 && c.Concurrency == 0 {

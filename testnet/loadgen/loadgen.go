@@ -56,7 +56,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	signStart := time.Now()
-	p, err := presign(keys, nonces, perAccount, cfg.endpoints(), chainID, f, cfg.Seed)
+	p, err := presign(keys, nonces, perAccount, cfg.endpoints(), cfg.Recipients, chainID, f, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}

@@ -87,11 +87,13 @@ type plan struct {
 
 func (p *plan) len() int { return len(p.raw) }
 
-// presign signs perAccount transfers of 1 wei to random recipients for each
-// key, nonces consecutive from nonces[a], on all cores. Account a sends only
+// presign signs perAccount transfers of 1 wei for each key, nonces
+// consecutive from nonces[a], on all cores. With recipients == 0 every
+// transfer goes to a new random address (every transaction creates an
+// account); otherwise to one of that many random addresses. Account a sends only
 // to endpoint a%endpoints; each stream interleaves its accounts round by
 // round, so an account's next nonce comes as late as possible.
-func presign(keys []*ecdsa.PrivateKey, nonces []uint64, perAccount, endpoints int, chainID *big.Int, f fees, seed uint64) (*plan, error) {
+func presign(keys []*ecdsa.PrivateKey, nonces []uint64, perAccount, endpoints, recipients int, chainID *big.Int, f fees, seed uint64) (*plan, error) {
 	if len(keys) != len(nonces) {
 		return nil, fmt.Errorf("loadgen: %d keys, %d nonces", len(keys), len(nonces))
 	}
@@ -108,6 +110,18 @@ func presign(keys []*ecdsa.PrivateKey, nonces []uint64, perAccount, endpoints in
 	}
 	to := make([]common.Address, n)
 	rng := rand.New(rand.NewPCG(seed, 0x6c6f616467656e)) // "loadgen"
+	randomAddress := func() (a common.Address) {
+		for j := 0; j < common.AddressLength; j += 8 {
+			var w [8]byte
+			binary.LittleEndian.PutUint64(w[:], rng.Uint64())
+			copy(a[j:], w[:])
+		}
+		return a
+	}
+	pool := make([]common.Address, recipients)
+	for j := range pool {
+		pool[j] = randomAddress()
+	}
 	i := int32(0)
 	for k := range endpoints {
 		p.streams[k] = make([]int32, 0, (len(keys)/endpoints+1)*perAccount)
@@ -115,10 +129,10 @@ func presign(keys []*ecdsa.PrivateKey, nonces []uint64, perAccount, endpoints in
 			for a := k; a < len(keys); a += endpoints {
 				p.from[i] = int32(a)
 				p.nonces[i] = nonces[a] + uint64(r)
-				for j := 0; j < common.AddressLength; j += 8 {
-					var w [8]byte
-					binary.LittleEndian.PutUint64(w[:], rng.Uint64())
-					copy(to[i][j:], w[:])
+				if recipients == 0 {
+					to[i] = randomAddress()
+				} else {
+					to[i] = pool[rng.IntN(recipients)]
 				}
 				p.streams[k] = append(p.streams[k], i)
 				i++

@@ -29,7 +29,7 @@ func TestPresign(t *testing.T) {
 	nonces := []uint64{0, 3, 0, 9, 1, 0, 100}
 	chainID := big.NewInt(4242)
 	f := newFees(big.NewInt(1000), big.NewInt(7), nil)
-	p, err := presign(keys, nonces, perAccount, endpoints, chainID, f, 42)
+	p, err := presign(keys, nonces, perAccount, endpoints, 0, chainID, f, 42)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestPresign(t *testing.T) {
 func TestPresignLegacy(t *testing.T) {
 	keys := senderKeys(1, 2)
 	chainID := big.NewInt(5)
-	p, err := presign(keys, []uint64{0, 0}, 2, 1, chainID, newFees(nil, nil, big.NewInt(9)), 1)
+	p, err := presign(keys, []uint64{0, 0}, 2, 1, 0, chainID, newFees(nil, nil, big.NewInt(9)), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestPresignLegacy(t *testing.T) {
 }
 
 func TestPresignRejectsTooFewAccounts(t *testing.T) {
-	if _, err := presign(senderKeys(1, 2), []uint64{0, 0}, 1, 3, big.NewInt(1), newFees(nil, nil, big.NewInt(1)), 1); err == nil {
+	if _, err := presign(senderKeys(1, 2), []uint64{0, 0}, 1, 3, 0, big.NewInt(1), newFees(nil, nil, big.NewInt(1)), 1); err == nil {
 		t.Error("2 accounts for 3 endpoints accepted")
 	}
 }
@@ -141,7 +141,7 @@ func BenchmarkPresign(b *testing.B) {
 	nonces := make([]uint64, len(keys))
 	f := newFees(big.NewInt(1), big.NewInt(1), nil)
 	for b.Loop() {
-		if _, err := presign(keys, nonces, 10, 1, big.NewInt(1), f, 1); err != nil {
+		if _, err := presign(keys, nonces, 10, 1, 0, big.NewInt(1), f, 1); err != nil {
 			b.Fatal(err)
 		}
 	}
