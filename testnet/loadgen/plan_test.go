@@ -146,3 +146,29 @@ func BenchmarkPresign(b *testing.B) {
 		}
 	}
 }
+
+// By default every transfer goes to a new address; with recipients set,
+// to that many addresses only.
+func TestPresignRecipients(t *testing.T) {
+	keys := senderKeys(7, 4)
+	nonces := make([]uint64, len(keys))
+	f := newFees(nil, nil, big.NewInt(1))
+	distinct := func(recipients int) int {
+		t.Helper()
+		p, err := presign(keys, nonces, 50, 2, recipients, big.NewInt(1), f, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := map[common.Address]bool{}
+		for _, raw := range p.raw {
+			to[*decode(t, raw).To()] = true
+		}
+		return len(to)
+	}
+	if got := distinct(0); got != len(keys)*50 {
+		t.Fatalf("%d distinct recipients for %d fresh transfers", got, len(keys)*50)
+	}
+	if got := distinct(5); got != 5 {
+		t.Fatalf("%d distinct recipients, want 5", got)
+	}
+}
