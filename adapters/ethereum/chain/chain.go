@@ -60,6 +60,7 @@ type Chain struct {
 
 	// Guarded by execMu.
 	replayTo uint64 // blocks up to here were stored before the restart
+	written  uint64 // block whose state was last forced to disk, or the head at open
 	closed   bool
 
 	pool *pool
@@ -131,6 +132,7 @@ func New(db ethdb.Database, cfg Config, submit node.Submitter, log *slog.Logger)
 	}
 	c.signer = types.LatestSigner(c.config)
 	c.head.Store(head)
+	c.written = head.Number.Uint64()
 	c.gasLimit.Store(head.GasLimit)
 	if head.GasLimit == 0 {
 		c.gasLimit.Store(cfg.GasLimit)

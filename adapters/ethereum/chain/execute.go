@@ -220,6 +220,15 @@ func (c *Chain) Execute(b *node.ExecBlock) (coretypes.Hash, error) {
 		return coretypes.Hash{}, fmt.Errorf("block %d write: %w", b.Number, err)
 	}
 	c.head.Store(block.Header())
+	if b.Number-c.written >= maxUnwrittenBlocks {
+		// Blocks too small to fill the write buffer would otherwise pile
+		// up for a crash to execute again. The write itself is in the
+		// background.
+		if err := c.tdb.Commit(root, false); err != nil {
+			return coretypes.Hash{}, fmt.Errorf("block %d write state: %w", b.Number, err)
+		}
+		c.written = b.Number
+	}
 	diffs, buffered, _ := c.tdb.Size()
 	memoryBytes.Set(float64(diffs + buffered))
 

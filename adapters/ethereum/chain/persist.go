@@ -22,14 +22,21 @@ import (
 //
 // Blocks, receipts and lookups are written at every block, without fsync:
 // the Coco ledger, fsynced before any block executes, is what makes a block
-// durable. After a crash the state on disk is an older block's: the chain
-// starts from the newest block whose state it can open, and the node
-// executes the later ones again from its ledger. A clean Close journals the
+// durable. After a crash the state on disk is an older block's (at most
+// maxUnwrittenBlocks old): the chain starts from the newest block whose
+// state it can open, and the node executes the later ones again from its
+// ledger. A clean Close journals the
 // layers, so a restart resumes at the head with the recent states readable.
 //
 // go-ethereum's state history (a freezer of plain files for rewinding) is
 // not kept: the ethdb adapter has no ancient store, so everything the state
 // writes goes through the encrypted store.
+
+// maxUnwrittenBlocks bounds how many blocks a crash can make the node
+// execute again when blocks are too small to fill the write buffer: every
+// that many blocks the head state is written to disk (and the older states
+// kept in memory are merged into it).
+var maxUnwrittenBlocks uint64 = 10_000 // a variable for tests
 
 // maxWriteBuffer is pathdb's own bound on the write buffer.
 const maxWriteBuffer = 256 << 20

@@ -267,3 +267,34 @@ func TestHashSchemeRefused(t *testing.T) {
 		t.Fatalf("open a hash-scheme database: %v", err)
 	}
 }
+
+// Blocks too small to fill the write buffer still reach the disk every
+// maxUnwrittenBlocks, so a crash never re-executes more than that.
+func TestSmallBlocksWrittenPeriodically(t *testing.T) {
+	defer func(n uint64) { maxUnwrittenBlocks = n }(maxUnwrittenBlocks)
+	maxUnwrittenBlocks = 50
+	db := rawdb.NewMemoryDatabase()
+	c, err := New(db, bufferConfig(maxWriteBuffer), nil, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sim{t: t, c: c}
+	in := workload(s, 120)
+	for n := 1; n <= 120; n++ {
+		if _, err := c.Execute(in[n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.tdb.Close(); err != nil { // waits for background writes
+		t.Fatal(err)
+	}
+	// Crash: reopen without Close.
+	c, err = New(db, bufferConfig(maxWriteBuffer), nil, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Height() != 100 {
+		t.Fatalf("resumed at %d, want 100 (the last multiple of 50)", c.Height())
+	}
+}
