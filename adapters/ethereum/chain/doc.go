@@ -7,11 +7,12 @@
 // index, world state) in the ethdb it is given, and the ingress checks and
 // local pending pool for transactions sent through this node.
 //
-// State is kept as go-ethereum's full node keeps it with the hash scheme: the
-// trie nodes of recent blocks stay in memory and are flushed to disk
-// periodically and on Close (see flush.go). After a crash the chain reopens at
-// the last flushed block, and the node executes the later blocks again from
-// its ledger, which is the durable record.
+// State is kept as a current go-ethereum full node keeps it, with the path
+// scheme: the latest blocks' changes stay in memory layers and a write
+// buffer that is written to disk in the background, and on Close as a
+// journal (see persist.go). After a crash the chain reopens at the newest
+// block whose state reached the disk, and the node executes the later blocks
+// again from its ledger, which is the durable record.
 //
 // It must not order transactions (Coco does, through the Submitter), recover
 // signatures at execution time when the ingress already did, nor serve
