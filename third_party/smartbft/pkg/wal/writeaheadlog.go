@@ -94,6 +94,7 @@ type WriteAheadLogFile struct {
 	truncateIndex   uint64
 	activeIndexes   []uint64
 	bufferSizeBytes int64
+	buf             []byte // Coco: marshalling buffer reused by append
 }
 
 type Options struct {
@@ -425,7 +426,12 @@ func (w *WriteAheadLogFile) append(record *protos.LogRecord) error {
 		return ErrReadOnly
 	}
 
-	buf := make([]byte, 0, w.bufferSizeBytes)
+	// Coco: reuse one buffer (under w.mutex) instead of allocating and
+	// clearing bufferSizeBytes for every record.
+	if w.buf == nil {
+		w.buf = make([]byte, 0, w.bufferSizeBytes)
+	}
+	buf := w.buf[:0]
 	nbuf, err := proto.MarshalOptions{
 		Deterministic: false,
 		AllowPartial:  true,
@@ -439,6 +445,7 @@ func (w *WriteAheadLogFile) append(record *protos.LogRecord) error {
 		}
 	}
 
+	w.buf = nbuf[:0]
 	payloadBuff := nbuf
 
 	recordLength := len(payloadBuff)
