@@ -76,6 +76,9 @@ func (c Config) Validate() error {
 	if c.DevAccounts < 0 || c.DevAccounts > 1000 {
 		return fmt.Errorf("eth dev_accounts %d: must be between 0 and 1000", c.DevAccounts)
 	}
+	if c.WriteBufferMB < 1 || c.WriteBufferMB > 256 {
+		return fmt.Errorf("eth write_buffer_mb %d: must be between 1 and 256", c.WriteBufferMB)
+	}
 	g := Genesis{ChainID: c.ChainID, GasLimit: c.GasLimit, BaseFeeGwei: c.BaseFeeGwei}
 	_, err := g.chainConfig(c, 0)
 	return err

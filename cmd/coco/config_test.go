@@ -57,10 +57,12 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		"COCO_NODE_BATCH_MAX_TXS":               "max_txs",
 		"COCO_NODE_CONSENSUS_REQUEST_POOL_SIZE": "request_pool_size",
 		"COCO_LOG_LEVEL":                        "log level",
+		"COCO_ETH_WRITE_BUFFER_MB":              "write_buffer_mb",
 	}
 	values := map[string]string{
 		"COCO_ETH_RPC_ADDR": "nowhere", "COCO_ETH_CHAIN_ID": "0", "COCO_NODE_BATCH_MAX_TXS": "0",
 		"COCO_NODE_CONSENSUS_REQUEST_POOL_SIZE": "1", "COCO_LOG_LEVEL": "loud",
+		"COCO_ETH_WRITE_BUFFER_MB": "0",
 	}
 	for env, want := range cases {
 		t.Run(env, func(t *testing.T) {

@@ -138,6 +138,7 @@ func checkGenerated(db ethdb.KeyValueReader) error {
 	if len(blob) == 0 {
 		return fmt.Errorf("%w: no flat-state generation marker", ErrBadState)
 	}
+	// pathdb's journalGenerator, field for field (go-ethereum v1.17).
 	var gen struct {
 		Wiping                   bool
 		Done                     bool
