@@ -197,7 +197,11 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 	if ms, ok := opts.Chain.(Membership); ok {
 		version = ms.MembershipVersion()
 	}
-	c.set.Store(newMembers(opts.Peers, version))
+	set := newMembers(opts.Peers, version)
+	if fm, ok := opts.Chain.(FormerMembers); ok {
+		set.withRetired(fm.RetiredPeers())
+	}
+	c.set.Store(set)
 	w, walEntries, err := wal.InitializeAndReadAll(bftLogger{c.log}, filepath.Join(opts.DataDir, "wal"), wal.DefaultOptions())
 	if err != nil {
 		return nil, fmt.Errorf("consensus wal: %w", err)

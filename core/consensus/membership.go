@@ -28,11 +28,20 @@ type Membership interface {
 	MembershipVersion() uint64
 }
 
+// FormerMembers is implemented by a Chain that knows the nodes retired
+// from the consensus set. They may still fetch heights and blocks: a node
+// retired while it lagged learns of it only from the block that retired it,
+// which the nodes it left would otherwise refuse to send it.
+type FormerMembers interface {
+	RetiredPeers() []Peer
+}
+
 // members is one consensus set; replaced, never changed.
 type members struct {
 	keys    map[uint64]ed25519.PublicKey
 	ids     []uint64 // sorted
 	version uint64   // SmartBFT's verification sequence (Membership)
+	retired map[uint64]ed25519.PublicKey
 }
 
 func newMembers(peers []Peer, version uint64) *members {
@@ -42,6 +51,15 @@ func newMembers(peers []Peer, version uint64) *members {
 		m.ids = append(m.ids, p.ID)
 	}
 	slices.Sort(m.ids)
+	return m
+}
+
+// withRetired adds the retired nodes allowed to sync.
+func (m *members) withRetired(peers []Peer) *members {
+	m.retired = make(map[uint64]ed25519.PublicKey, len(peers))
+	for _, p := range peers {
+		m.retired[p.ID] = p.Key
+	}
 	return m
 }
 
@@ -70,6 +88,9 @@ func (c *Consensus) refreshMembers() bool {
 	}
 	old := c.members()
 	next := newMembers(ms.Peers(), ms.MembershipVersion())
+	if fm, ok := c.opts.Chain.(FormerMembers); ok {
+		next.withRetired(fm.RetiredPeers())
+	}
 	if next.equal(old) && next.version == old.version {
 		return false
 	}

@@ -37,9 +37,13 @@ type blocksRequest struct {
 // serveSync answers peers' height and block requests from the ledger; nil
 // means no answer.
 func (c *Consensus) serveSync(data []byte) []byte {
-	env, err := bridge.Open(data, c.opts.Self, c.peerKey)
+	env, err := bridge.Open(data, c.opts.Self, c.syncPeerKey)
 	if err != nil {
 		c.log.Warn("dropping sync request", "err", err)
+		return nil
+	}
+	if !c.members().has(env.From) && env.Kind != kindHeight && env.Kind != kindBlocks {
+		c.log.Warn("dropping sync request", "from", env.From, "kind", env.Kind, "err", "a retired node may only fetch heights and blocks")
 		return nil
 	}
 	switch env.Kind {
@@ -75,6 +79,15 @@ func (c *Consensus) serveSync(data []byte) []byte {
 		return c.serveChunk(env.From, env.Payload)
 	}
 	return nil
+}
+
+// syncPeerKey is peerKey extended to retired nodes (see FormerMembers).
+func (c *Consensus) syncPeerKey(id uint64) ed25519.PublicKey {
+	m := c.members()
+	if k := m.keys[id]; k != nil {
+		return k
+	}
+	return m.retired[id]
 }
 
 func (c *Consensus) request(to uint64, kind uint8, payload []byte) ([]byte, error) {

@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cocoledger/coco/bridge"
 	"github.com/cocoledger/coco/core/batch"
 	"github.com/cocoledger/coco/core/ledger"
 	"github.com/cocoledger/coco/core/types"
+	"github.com/ethereum/go-ethereum/rlp"
 	bft "github.com/hyperledger-labs/SmartBFT/pkg/types"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
 	"google.golang.org/protobuf/proto"
@@ -261,5 +263,37 @@ func TestDeliverIgnoresReplayedDecisions(t *testing.T) {
 	f.c.Deliver(p, []bft.Signature{*sig}) // the WAL replays it after a restart
 	if len(f.chain.commits) != 1 {
 		t.Fatalf("replayed decision committed %d times", len(f.chain.commits))
+	}
+}
+
+// A node retired from the set may still fetch heights and blocks (to learn
+// of its retirement), but not snapshots; a node never in the set fetches
+// nothing.
+func TestRetiredNodeMaySyncBlocksOnly(t *testing.T) {
+	f := newFixture(t)
+	_, retired, _ := ed25519.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{4}, 64)))
+	_, stranger, _ := ed25519.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{5}, 64)))
+	f.c.set.Store(f.c.members().withRetired([]Peer{{ID: 3, Key: retired.Public().(ed25519.PublicKey)}}))
+	f.chain.Commit(&types.Block{Header: types.Header{Number: 1, TimeMs: 2000}}, nil, nil)
+
+	blocks, _ := rlp.EncodeToBytes(blocksRequest{From: 1, Max: 10})
+	ask := func(from uint64, key ed25519.PrivateKey, kind uint8, payload []byte) []byte {
+		return f.c.serveSync(bridge.Seal(key, from, 1, kind, payload))
+	}
+	if ask(3, retired, kindHeight, nil) == nil {
+		t.Fatal("a retired node's height request was refused")
+	}
+	var got [][]byte
+	if err := rlp.DecodeBytes(ask(3, retired, kindBlocks, blocks), &got); err != nil || len(got) != 1 {
+		t.Fatalf("a retired node's block request: %d blocks, %v", len(got), err)
+	}
+	if ask(3, retired, kindSnapshot, nil) != nil {
+		t.Fatal("a retired node was served a snapshot")
+	}
+	if ask(4, stranger, kindHeight, nil) != nil || ask(4, stranger, kindBlocks, blocks) != nil {
+		t.Fatal("a node never in the set was answered")
+	}
+	if ask(3, stranger, kindHeight, nil) != nil {
+		t.Fatal("a request signed with another key than the retired node's was answered")
 	}
 }

@@ -282,6 +282,17 @@ func (n *Node) Peers() []consensus.Peer {
 	return peers
 }
 
+// RetiredPeers implements consensus.FormerMembers.
+func (n *Node) RetiredPeers() []consensus.Peer {
+	var peers []consensus.Peer
+	for _, row := range n.gov.Nodes() {
+		if row.Status == gov.NodeRetired && row.ConsensusID != 0 {
+			peers = append(peers, consensus.Peer{ID: row.ConsensusID, Key: ed25519.PublicKey(row.PublicKey)})
+		}
+	}
+	return peers
+}
+
 // MembershipVersion implements consensus.Membership.
 func (n *Node) MembershipVersion() uint64 { return n.gov.MembershipVersion() }
 
