@@ -33,7 +33,14 @@ type Membership interface {
 // retired while it lagged learns of it only from the block that retired it,
 // which the nodes it left would otherwise refuse to send it.
 type FormerMembers interface {
-	RetiredPeers() []Peer
+	RetiredPeers() []FormerPeer
+}
+
+// FormerPeer is a retired node and the block that retired it, the last one
+// it is sent.
+type FormerPeer struct {
+	Peer
+	Until uint64
 }
 
 // members is one consensus set; replaced, never changed.
@@ -41,7 +48,7 @@ type members struct {
 	keys    map[uint64]ed25519.PublicKey
 	ids     []uint64 // sorted
 	version uint64   // SmartBFT's verification sequence (Membership)
-	retired map[uint64]ed25519.PublicKey
+	retired map[uint64]FormerPeer
 }
 
 func newMembers(peers []Peer, version uint64) *members {
@@ -55,10 +62,10 @@ func newMembers(peers []Peer, version uint64) *members {
 }
 
 // withRetired adds the retired nodes allowed to sync.
-func (m *members) withRetired(peers []Peer) *members {
-	m.retired = make(map[uint64]ed25519.PublicKey, len(peers))
+func (m *members) withRetired(peers []FormerPeer) *members {
+	m.retired = make(map[uint64]FormerPeer, len(peers))
 	for _, p := range peers {
-		m.retired[p.ID] = p.Key
+		m.retired[p.ID] = p
 	}
 	return m
 }

@@ -42,13 +42,18 @@ func (c *Consensus) serveSync(data []byte) []byte {
 		c.log.Warn("dropping sync request", "err", err)
 		return nil
 	}
-	if !c.members().has(env.From) && env.Kind != kindHeight && env.Kind != kindBlocks {
-		c.log.Warn("dropping sync request", "from", env.From, "kind", env.Kind, "err", "a retired node may only fetch heights and blocks")
-		return nil
+	// A retired node sees the chain up to the block that retired it.
+	head := c.opts.Chain.Head().Header.Number
+	if m := c.members(); !m.has(env.From) {
+		if env.Kind != kindHeight && env.Kind != kindBlocks {
+			c.log.Warn("dropping sync request", "from", env.From, "kind", env.Kind, "err", "a retired node may only fetch heights and blocks")
+			return nil
+		}
+		head = min(head, m.retired[env.From].Until)
 	}
 	switch env.Kind {
 	case kindHeight:
-		h, _ := rlp.EncodeToBytes(c.opts.Chain.Head().Header.Number)
+		h, _ := rlp.EncodeToBytes(head)
 		return h
 	case kindBlocks:
 		var req blocksRequest
@@ -58,7 +63,6 @@ func (c *Consensus) serveSync(data []byte) []byte {
 		}
 		var out [][]byte
 		size := 0
-		head := c.opts.Chain.Head().Header.Number
 		for n := req.From; n <= head && uint64(len(out)) < min(req.Max, syncMaxBlocks); n++ {
 			b, err := c.opts.Chain.Block(n)
 			if err != nil {
@@ -87,7 +91,7 @@ func (c *Consensus) syncPeerKey(id uint64) ed25519.PublicKey {
 	if k := m.keys[id]; k != nil {
 		return k
 	}
-	return m.retired[id]
+	return m.retired[id].Key
 }
 
 func (c *Consensus) request(to uint64, kind uint8, payload []byte) ([]byte, error) {

@@ -266,26 +266,32 @@ func TestDeliverIgnoresReplayedDecisions(t *testing.T) {
 	}
 }
 
-// A node retired from the set may still fetch heights and blocks (to learn
-// of its retirement), but not snapshots; a node never in the set fetches
-// nothing.
+// A node retired from the set may still fetch heights and blocks up to the
+// block that retired it (to learn of its retirement), but not snapshots; a
+// node never in the set fetches nothing.
 func TestRetiredNodeMaySyncBlocksOnly(t *testing.T) {
 	f := newFixture(t)
 	_, retired, _ := ed25519.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{4}, 64)))
 	_, stranger, _ := ed25519.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{5}, 64)))
-	f.c.set.Store(f.c.members().withRetired([]Peer{{ID: 3, Key: retired.Public().(ed25519.PublicKey)}}))
-	f.chain.Commit(&types.Block{Header: types.Header{Number: 1, TimeMs: 2000}}, nil, nil)
+	f.c.set.Store(f.c.members().withRetired([]FormerPeer{{Peer: Peer{ID: 3, Key: retired.Public().(ed25519.PublicKey)}, Until: 1}}))
+	for n := uint64(1); n <= 3; n++ {
+		f.chain.Commit(&types.Block{Header: types.Header{Number: n, TimeMs: 1000 + n}}, nil, nil)
+	}
 
 	blocks, _ := rlp.EncodeToBytes(blocksRequest{From: 1, Max: 10})
 	ask := func(from uint64, key ed25519.PrivateKey, kind uint8, payload []byte) []byte {
 		return f.c.serveSync(bridge.Seal(key, from, 1, kind, payload))
 	}
-	if ask(3, retired, kindHeight, nil) == nil {
-		t.Fatal("a retired node's height request was refused")
+	var height uint64
+	if err := rlp.DecodeBytes(ask(3, retired, kindHeight, nil), &height); err != nil || height != 1 {
+		t.Fatalf("a retired node is told height %d (%v), want the block that retired it (1)", height, err)
 	}
 	var got [][]byte
 	if err := rlp.DecodeBytes(ask(3, retired, kindBlocks, blocks), &got); err != nil || len(got) != 1 {
-		t.Fatalf("a retired node's block request: %d blocks, %v", len(got), err)
+		t.Fatalf("a retired node's block request: %d blocks (%v), want only the block that retired it", len(got), err)
+	}
+	if err := rlp.DecodeBytes(ask(2, f.other, kindBlocks, blocks), &got); err != nil || len(got) != 3 {
+		t.Fatalf("a member's block request: %d blocks, %v", len(got), err)
 	}
 	if ask(3, retired, kindSnapshot, nil) != nil {
 		t.Fatal("a retired node was served a snapshot")

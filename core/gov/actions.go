@@ -66,7 +66,7 @@ func decodeArgs(a Action, v any) error {
 // prepare checks an action's arguments against t (the rules the
 // constitution cannot lift) and returns what applying it to t does. It
 // changes nothing itself, so a proposal can be checked without applying.
-func prepare(t *tables, a Action) (apply func(), err error) {
+func prepare(t *tables, a Action) (apply func(number uint64), err error) {
 	switch a.Name {
 	case ActionAddMember:
 		var args AddMemberArgs
@@ -80,7 +80,7 @@ func prepare(t *tables, a Action) (apply func(), err error) {
 		if m := t.members[pub.ID()]; m != nil && m.Status == MemberActive {
 			return nil, fmt.Errorf("%s (%s) is already an active member", pub.Name(), short(pub.ID()))
 		}
-		return func() {
+		return func(number uint64) {
 			t.members[pub.ID()] = memberRow(pub, args.Data)
 			t.dirty[keyMember+pub.ID()] = true
 		}, nil
@@ -96,7 +96,7 @@ func prepare(t *tables, a Action) (apply func(), err error) {
 		if len(t.activeMembers()) == 1 {
 			return nil, fmt.Errorf("cannot remove the last active member")
 		}
-		return func() {
+		return func(number uint64) {
 			m.Status = MemberRemoved
 			t.dirty[keyMember+m.ID] = true
 		}, nil
@@ -111,7 +111,7 @@ func prepare(t *tables, a Action) (apply func(), err error) {
 		if a.Name == ActionRevokeMeasurement && !t.measurements[args.Measurement] {
 			return nil, fmt.Errorf("measurement %s is not allowed, nothing to revoke", args.Measurement)
 		}
-		return func() {
+		return func(number uint64) {
 			if a.Name == ActionAllowMeasurement {
 				t.measurements[args.Measurement] = true
 			} else {
@@ -127,7 +127,7 @@ func prepare(t *tables, a Action) (apply func(), err error) {
 		if err := json.Compact(&compact, a.Args); err != nil {
 			return nil, err
 		}
-		return func() {
+		return func(number uint64) {
 			t.constitution = compact.Bytes()
 			t.dirty[keyConstitution] = true
 		}, nil
@@ -136,7 +136,7 @@ func prepare(t *tables, a Action) (apply func(), err error) {
 		if err != nil {
 			return nil, err
 		}
-		return func() {
+		return func(number uint64) {
 			t.params = p
 			t.dirty[keyParams] = true
 		}, nil
@@ -151,7 +151,7 @@ func prepare(t *tables, a Action) (apply func(), err error) {
 		if a.Name == ActionRemoveUser && t.users[args.User] == nil {
 			return nil, fmt.Errorf("no user %s", args.User)
 		}
-		return func() {
+		return func(number uint64) {
 			if a.Name == ActionSetUser {
 				t.users[args.User] = &User{ID: args.User, Roles: args.Roles}
 			} else {
@@ -163,7 +163,7 @@ func prepare(t *tables, a Action) (apply func(), err error) {
 		if t.params.Open {
 			return nil, fmt.Errorf("the network is already open")
 		}
-		return func() {
+		return func(number uint64) {
 			t.params.Open = true
 			t.dirty[keyParams] = true
 		}, nil
@@ -185,11 +185,11 @@ func prepare(t *tables, a Action) (apply func(), err error) {
 		case a.Name == ActionRetireNode && t.trustedNodes() == 1:
 			return nil, fmt.Errorf("cannot retire the last trusted node")
 		}
-		return func() {
+		return func(number uint64) {
 			if a.Name == ActionTrustNode {
 				n.Status, n.ConsensusID = NodeTrusted, t.nextConsensusID()
 			} else {
-				n.Status = NodeRetired
+				n.Status, n.Retired = NodeRetired, number
 			}
 			t.dirty[keyNode+n.ID] = true
 		}, nil
@@ -197,7 +197,7 @@ func prepare(t *tables, a Action) (apply func(), err error) {
 		if t.rotation != 0 {
 			return nil, fmt.Errorf("a rotation to generation %d is already pending", t.rotation)
 		}
-		return func() {
+		return func(number uint64) {
 			// A trusted node generates the secret and publishes it
 			// (KindLedgerSecret); until then batches keep the current one.
 			t.rotation = max(t.currentGeneration(), 1) + 1

@@ -537,7 +537,7 @@ func (g *Gov) resolve(number uint64, p *Proposal) {
 				p.State, p.Reason = StateFailed, fmt.Sprintf("action %d (%s): %v", i, a.Name, err)
 				return
 			}
-			apply()
+			apply(number)
 		}
 		p.State = StateAccepted
 		g.t = next

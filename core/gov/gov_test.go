@@ -488,6 +488,9 @@ func TestNodeJoinTrustRetire(t *testing.T) {
 	if set := h.g.TrustedNodes(); len(set) != 1 || set[0].ID != nodeID {
 		t.Fatalf("after retirement %+v", set)
 	}
+	if n, _ := h.g.Node("n1"); n.Status != NodeRetired || n.Retired != h.g.Height() {
+		t.Fatalf("retired node %+v, want retired at block %d", n, h.g.Height())
+	}
 	if r := h.propose(0, action(ActionRetireNode, NodeArgs{Node: nodeID})); r.Applied || !strings.Contains(r.Reason, "last trusted node") {
 		t.Fatalf("retiring the last node: %+v", r)
 	}
@@ -601,8 +604,8 @@ func TestRecoveryVotesCountOnlyInARecoveryBlock(t *testing.T) {
 	if len(set) != 1 || set[0].ID != node.ID || set[0].ConsensusID != 2 || h.g.Params().Open {
 		t.Fatalf("after the recovery block: set %+v, open %v", set, h.g.Params().Open)
 	}
-	if n, _ := h.g.Node("n1"); n.Status != NodeRetired {
-		t.Fatalf("the lost node is %s", n.Status)
+	if n, _ := h.g.Node("n1"); n.Status != NodeRetired || n.Retired != h.g.Height() {
+		t.Fatalf("the lost node is %s (retired at %d)", n.Status, n.Retired)
 	}
 }
 

@@ -48,7 +48,7 @@ func (g *Gov) voteRecovery(number uint64, r *Request) {
 	}
 	for _, n := range g.t.nodes {
 		if n.Status == NodeTrusted {
-			n.Status = NodeRetired
+			n.Status, n.Retired = NodeRetired, number
 			g.t.dirty[keyNode+n.ID] = true
 		}
 	}

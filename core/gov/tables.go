@@ -51,6 +51,9 @@ type Node struct {
 	EncryptionKey []byte `json:"encryption_key"` // X25519: the ledger secret is encrypted to it
 	// Joined is the block that recorded a joining node as pending.
 	Joined uint64 `json:"joined_at,omitempty"`
+	// Retired is the block that retired the node: the last one it may
+	// still fetch from the others (consensus.FormerMembers).
+	Retired uint64 `json:"retired_at,omitempty"`
 }
 
 // User is a row of the users table: an application identity (an Ethereum

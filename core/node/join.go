@@ -283,11 +283,14 @@ func (n *Node) Peers() []consensus.Peer {
 }
 
 // RetiredPeers implements consensus.FormerMembers.
-func (n *Node) RetiredPeers() []consensus.Peer {
-	var peers []consensus.Peer
+func (n *Node) RetiredPeers() []consensus.FormerPeer {
+	var peers []consensus.FormerPeer
 	for _, row := range n.gov.Nodes() {
 		if row.Status == gov.NodeRetired && row.ConsensusID != 0 {
-			peers = append(peers, consensus.Peer{ID: row.ConsensusID, Key: ed25519.PublicKey(row.PublicKey)})
+			peers = append(peers, consensus.FormerPeer{
+				Peer:  consensus.Peer{ID: row.ConsensusID, Key: ed25519.PublicKey(row.PublicKey)},
+				Until: row.Retired,
+			})
 		}
 	}
 	return peers
