@@ -140,6 +140,12 @@ type Consensus struct {
 	// (learned by sync); its next Sync answer says so.
 	pendingReconfig atomic.Bool
 	retired         atomic.Bool
+	// headVersion is the verification sequence the head block was
+	// proposed under (the set's version before the block): the head's
+	// decision must carry it, or SmartBFT's view change finds it unequal
+	// to the one other nodes delivered. Zero: not known (the head was
+	// loaded at start), the current version is used.
+	headVersion atomic.Uint64
 	bftMu           sync.Mutex
 	bft             *smartbft.Consensus // nil while not a member
 	wal             *wal.WriteAheadLogFile
@@ -438,7 +444,11 @@ func (c *Consensus) proposalOf(b *types.Block) bft.Proposal {
 	if b.Header.Number == 0 {
 		return bft.Proposal{}
 	}
-	return bft.Proposal{Header: b.Header.Encode(), Payload: types.EncodeBatches(b.Batches), Metadata: b.Metadata, VerificationSequence: int64(c.members().version)}
+	version := c.members().version
+	if v := c.headVersion.Load(); v != 0 && b.Header.Number == c.opts.Chain.Head().Header.Number {
+		version = v - 1
+	}
+	return bft.Proposal{Header: b.Header.Encode(), Payload: types.EncodeBatches(b.Batches), Metadata: b.Metadata, VerificationSequence: int64(version)}
 }
 
 func signaturesOf(b *types.Block) []bft.Signature {

@@ -365,6 +365,7 @@ func (c *Consensus) Deliver(p bft.Proposal, sigs []bft.Signature) bft.Reconfig {
 		panic(fmt.Sprintf("deliver block %d: %v", b.Header.Number, err))
 	}
 	c.markOrdered(p.Digest(), op, b.Header.Number)
+	c.headVersion.Store(uint64(p.VerificationSequence) + 1)
 	if c.refreshMembers() {
 		// SmartBFT restarts its components over the new set, or shuts
 		// itself down if this node left it.

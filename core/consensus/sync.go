@@ -304,6 +304,7 @@ func (c *Consensus) commitSynced(b *types.Block) error {
 	for i := range op.sealed {
 		c.forgetRequest(bft.RequestInfo{ClientID: op.sealed[i].ClientID(), ID: op.sealed[i].ID()})
 	}
+	c.headVersion.Store(c.members().version + 1)
 	c.refreshMembers()
 	return nil
 }

@@ -303,3 +303,42 @@ func TestRetiredNodeMaySyncBlocksOnly(t *testing.T) {
 		t.Fatal("a request signed with another key than the retired node's was answered")
 	}
 }
+
+// versionedChain changes the consensus set's version with every block, as
+// a block trusting or retiring a node does.
+type versionedChain struct {
+	*memChain
+	peers   []Peer
+	version uint64
+}
+
+func (v *versionedChain) Peers() []Peer             { return v.peers }
+func (v *versionedChain) MembershipVersion() uint64 { return v.version }
+func (v *versionedChain) Commit(b *types.Block, batches []*types.Batch, leaves []types.Hash) error {
+	v.version++
+	return v.memChain.Commit(b, batches, leaves)
+}
+
+// The head's decision, as this node reports it to SmartBFT (sync, view
+// change), is the proposal as decided: stamped with the set's version
+// before the block, not after it. Otherwise a view change after a
+// membership change finds the last decisions of nodes unequal.
+func TestHeadDecisionKeepsItsVerificationSequence(t *testing.T) {
+	f := newFixture(t)
+	chain := &versionedChain{memChain: f.chain, peers: []Peer{
+		{ID: 1, Key: f.key.Public().(ed25519.PublicKey)}, {ID: 2, Key: f.other.Public().(ed25519.PublicKey)}}}
+	f.c.opts.Chain = chain
+	p := f.c.AssembleProposal(metadata(1), [][]byte{f.request(t, 1, 1, "a")})
+	sig := f.c.SignProposal(p, nil)
+	f.c.Deliver(p, []bft.Signature{*sig})
+	if f.c.members().version != 1 {
+		t.Fatalf("set version %d after the block, want 1", f.c.members().version)
+	}
+	if got := f.c.proposalOf(chain.Head()); !proto.Equal(toProto(got), toProto(p)) {
+		t.Fatalf("head decision has verification sequence %d, decided with %d", got.VerificationSequence, p.VerificationSequence)
+	}
+}
+
+func toProto(p bft.Proposal) *protos.Proposal {
+	return &protos.Proposal{Header: p.Header, Payload: p.Payload, Metadata: p.Metadata, VerificationSequence: uint64(p.VerificationSequence)}
+}
