@@ -145,12 +145,12 @@ type Consensus struct {
 	// decision must carry it, or SmartBFT's view change finds it unequal
 	// to the one other nodes delivered. Zero: not known (the head was
 	// loaded at start), the current version is used.
-	headVersion atomic.Uint64
-	bftMu           sync.Mutex
-	bft             *smartbft.Consensus // nil while not a member
-	wal             *wal.WriteAheadLogFile
-	walEntries      [][]byte
-	stopListening   func()
+	headVersion   atomic.Uint64
+	bftMu         sync.Mutex
+	bft           *smartbft.Consensus // nil while not a member
+	wal           *wal.WriteAheadLogFile
+	walEntries    [][]byte
+	stopListening func()
 
 	stopTickers func()
 	schedTicks  <-chan time.Time
