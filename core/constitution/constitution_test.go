@@ -49,10 +49,7 @@ func proposal(actions ...string) Proposal {
 
 func TestResolveMajority(t *testing.T) {
 	c := mustDefault(t)
-	tests := []struct {
-		members, accepts, rejects int
-		want                      Outcome
-	}{
+	tests := []ballotCase{
 		{1, 0, 0, Open},
 		{1, 1, 0, Accepted},
 		{1, 0, 1, Rejected},
@@ -74,29 +71,12 @@ func TestResolveMajority(t *testing.T) {
 		{5, 2, 3, Rejected},
 		{5, 0, 2, Open},
 	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%d members %d accept %d reject", tt.members, tt.accepts, tt.rejects), func(t *testing.T) {
-			got, err := c.Resolve(Input{
-				Proposal: proposal("add_member", "trust_node"),
-				Ballots:  votes(tt.accepts, tt.rejects),
-				Members:  activeMembers(tt.members),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("Resolve = %q, want %q", got, tt.want)
-			}
-		})
-	}
+	assertResolves(t, c, proposal("add_member", "trust_node"), tests)
 }
 
 func TestResolveUnanimityForConstitutionChange(t *testing.T) {
 	c := mustDefault(t)
-	tests := []struct {
-		members, accepts, rejects int
-		want                      Outcome
-	}{
+	tests := []ballotCase{
 		{1, 1, 0, Accepted},
 		{1, 0, 1, Rejected},
 		{3, 2, 0, Open}, // a majority is not enough
@@ -106,13 +86,21 @@ func TestResolveUnanimityForConstitutionChange(t *testing.T) {
 		{5, 4, 0, Open},
 		{5, 5, 0, Accepted},
 	}
-	for _, tt := range tests {
+	assertResolves(t, c, proposal("add_member", "set_constitution"), tests)
+}
+
+// ballotCase is a vote count and the outcome the constitution must give.
+type ballotCase struct {
+	members, accepts, rejects int
+	want                      Outcome
+}
+
+// assertResolves resolves proposal p under each case's ballots.
+func assertResolves(t *testing.T, c *Constitution, p Proposal, cases []ballotCase) {
+	t.Helper()
+	for _, tt := range cases {
 		t.Run(fmt.Sprintf("%d members %d accept %d reject", tt.members, tt.accepts, tt.rejects), func(t *testing.T) {
-			got, err := c.Resolve(Input{
-				Proposal: proposal("add_member", "set_constitution"),
-				Ballots:  votes(tt.accepts, tt.rejects),
-				Members:  activeMembers(tt.members),
-			})
+			got, err := c.Resolve(Input{Proposal: p, Ballots: votes(tt.accepts, tt.rejects), Members: activeMembers(tt.members)})
 			if err != nil {
 				t.Fatal(err)
 			}
