@@ -415,6 +415,20 @@ func (g *Gov) checkAge(number uint64, r *Request) error {
 	return nil
 }
 
+// checkNode verifies a joining node's evidence against the allowed
+// measurements and returns its measurement; what names the node in the
+// error.
+func (g *Gov) checkNode(what string, n *NodeJoin) (string, error) {
+	if g.verifyNode == nil {
+		return "", fmt.Errorf("%w: this network cannot check node evidence", ErrRefused)
+	}
+	m, err := g.verifyNode(n, sortedKeys(g.t.measurements))
+	if err != nil {
+		return "", fmt.Errorf("%w: %s %s: %w", ErrRefused, what, short(n.ID), err)
+	}
+	return m, nil
+}
+
 // admissible checks, without changing anything, that a request can be
 // applied to the current tables.
 func (g *Gov) admissible(id string, r *Request) error {
@@ -437,13 +451,8 @@ func (g *Gov) admissible(id string, r *Request) error {
 			}
 			return fmt.Errorf("%w: node %s is already %s", ErrRefused, short(n.ID), n.Status)
 		}
-		if g.verifyNode == nil {
-			return fmt.Errorf("%w: this network cannot check node evidence", ErrRefused)
-		}
-		if _, err := g.verifyNode(r.Node, sortedKeys(g.t.measurements)); err != nil {
-			return fmt.Errorf("%w: node %s: %w", ErrRefused, short(r.Node.ID), err)
-		}
-		return nil
+		_, err := g.checkNode("node", r.Node)
+		return err
 	}
 	if r.Kind == KindPropose {
 		if g.t.proposals[id] != nil {
@@ -492,7 +501,7 @@ func (g *Gov) perform(number uint64, id string, r *Request) *Proposal {
 		g.t.dirty[keyRotation] = true
 		return nil
 	case KindJoin:
-		m, _ := g.verifyNode(r.Node, sortedKeys(g.t.measurements)) // admissible checked it
+		m, _ := g.checkNode("node", r.Node) // admissible checked it
 		j := r.Node
 		g.t.nodes[j.ID] = &Node{ID: j.ID, Status: NodePending, Measurement: m, PublicKey: j.PublicKey, EncryptionKey: j.EncryptionKey, Joined: number}
 		g.t.dirty[keyNode+j.ID] = true

@@ -25,13 +25,8 @@ func (g *Gov) admitRecovery(r *Request) error {
 	if n := g.t.nodes[r.Node.ID]; n != nil && n.Status != NodePending {
 		return fmt.Errorf("%w: node %s is %s", ErrRefused, short(n.ID), n.Status)
 	}
-	if g.verifyNode == nil {
-		return fmt.Errorf("%w: this network cannot check node evidence", ErrRefused)
-	}
-	if _, err := g.verifyNode(r.Node, sortedKeys(g.t.measurements)); err != nil {
-		return fmt.Errorf("%w: recovering node %s: %w", ErrRefused, short(r.Node.ID), err)
-	}
-	return nil
+	_, err := g.checkNode("recovering node", r.Node)
+	return err
 }
 
 // voteRecovery records a member's recovery vote and, at the threshold,
@@ -52,7 +47,7 @@ func (g *Gov) voteRecovery(number uint64, r *Request) {
 			g.t.dirty[keyNode+n.ID] = true
 		}
 	}
-	m, _ := g.verifyNode(r.Node, sortedKeys(g.t.measurements)) // admitted above
+	m, _ := g.checkNode("recovering node", r.Node) // admitted above
 	j := r.Node
 	g.t.nodes[j.ID] = &Node{ID: j.ID, ConsensusID: g.t.nextConsensusID(), Status: NodeTrusted, Measurement: m,
 		PublicKey: j.PublicKey, EncryptionKey: j.EncryptionKey, Joined: number}
