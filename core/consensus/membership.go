@@ -95,11 +95,13 @@ func (c *Consensus) refreshMembers() bool {
 	}
 	old := c.members()
 	next := newMembers(ms.Peers(), ms.MembershipVersion())
-	if fm, ok := c.opts.Chain.(FormerMembers); ok {
-		next.withRetired(fm.RetiredPeers())
-	}
 	if next.equal(old) && next.version == old.version {
 		return false
+	}
+	// Retiring a node changes the version, so the retired list is read
+	// only then, not after every block.
+	if fm, ok := c.opts.Chain.(FormerMembers); ok {
+		next.withRetired(fm.RetiredPeers())
 	}
 	c.set.Store(next)
 	c.pendingReconfig.Store(true)
