@@ -44,13 +44,9 @@ func (c *Consensus) AssembleProposal(metadata []byte, requests [][]byte) bft.Pro
 			c.forgetRequest(bft.RequestInfo{ClientID: sb.ClientID(), ID: sb.ID()})
 			continue
 		}
-		if err := c.checkOrigin(sb); err != nil {
-			c.log.Warn("dropping batch", "err", err)
-			continue
-		}
-		b, err := c.opts.Keys.Open(sb)
+		b, err := c.openBatch(sb)
 		if err != nil {
-			c.log.Warn("dropping unsealable batch", "origin", sb.Origin, "seq", sb.Seq, "err", err)
+			c.log.Warn("dropping batch", "origin", sb.Origin, "seq", sb.Seq, "err", err)
 			continue
 		}
 		inBlock[id] = true
@@ -115,6 +111,7 @@ func (c *Consensus) markOrdered(digest string, op *openedProposal, number uint64
 		id := requestID(op.sealed[i].Origin, op.sealed[i].Seq)
 		c.seen[id] = number
 		delete(c.unordered, id)
+		delete(c.verified, verifiedKey(&op.sealed[i]))
 	}
 	if len(c.seen) > seenWindow*int(c.cfg.BatchesPerBlock) {
 		for id, n := range c.seen {
@@ -177,14 +174,15 @@ func (c *Consensus) openWith(p bft.Proposal, recovery *Peer) (*openedProposal, e
 			return nil, fmt.Errorf("%w: %s", ErrDuplicate, id)
 		}
 		inBlock[id] = true
+		var b *types.Batch
 		if recovery != nil && sealed[i].Origin == recovery.ID {
 			if err := batch.VerifyOrigin(&sealed[i], recovery.Key); err != nil {
 				return nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
 			}
-		} else if err := c.checkOrigin(&sealed[i]); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
+			b, err = c.opts.Keys.Open(&sealed[i])
+		} else {
+			b, err = c.openBatch(&sealed[i])
 		}
-		b, err := c.opts.Keys.Open(&sealed[i])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
 		}
@@ -246,10 +244,59 @@ func (c *Consensus) VerifyRequest(val []byte) (bft.RequestInfo, error) {
 	if err := c.checkOrigin(sb); err != nil {
 		return bft.RequestInfo{}, err
 	}
-	if _, err := c.opts.Keys.Open(sb); err != nil {
+	b, err := c.opts.Keys.Open(sb)
+	if err != nil {
 		return bft.RequestInfo{}, err
 	}
+	c.keepVerified(sb, b)
 	return bft.RequestInfo{ClientID: sb.ClientID(), ID: sb.ID()}, nil
+}
+
+// maxVerified bounds the batches kept opened between VerifyRequest and the
+// proposal that orders them. Batches that are never ordered (dropped from
+// the pool) are forgotten when it is reached, and verified again if they
+// come back.
+const maxVerified = 1024
+
+// verifiedKey names one signed batch: an origin that signs two batches
+// under one sequence number gets two keys.
+func verifiedKey(sb *types.SealedBatch) string {
+	return requestID(sb.Origin, sb.Seq) + "/" + string(sb.Sig)
+}
+
+// keepVerified remembers a batch VerifyRequest checked and opened, so that
+// proposing it (the leader) or voting on the proposal that carries it (its
+// origin) does not verify and decrypt it a second time.
+func (c *Consensus) keepVerified(sb *types.SealedBatch, b *types.Batch) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.verified) >= maxVerified {
+		clear(c.verified)
+	}
+	c.verified[verifiedKey(sb)] = b
+}
+
+// openBatch returns a batch's contents after checking it comes from a
+// current member that signed it: from what VerifyRequest kept, or by
+// verifying and opening it now.
+func (c *Consensus) openBatch(sb *types.SealedBatch) (*types.Batch, error) {
+	key := verifiedKey(sb)
+	c.mu.Lock()
+	b := c.verified[key]
+	delete(c.verified, key)
+	c.mu.Unlock()
+	if b != nil {
+		// The signature was checked when it was kept; membership may have
+		// changed since.
+		if c.members().keys[sb.Origin] == nil {
+			return nil, fmt.Errorf("%w: batch from unknown origin %d", batch.ErrBadOrigin, sb.Origin)
+		}
+		return b, nil
+	}
+	if err := c.checkOrigin(sb); err != nil {
+		return nil, err
+	}
+	return c.opts.Keys.Open(sb)
 }
 
 // peerKey is the public key of consensus node id, nil if unknown.

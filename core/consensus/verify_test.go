@@ -82,9 +82,10 @@ func newFixture(t *testing.T) *fixture {
 			Self: 1, Key: key, Keys: keys, Chain: chain, Log: slog.New(slog.DiscardHandler),
 			Clock: func() time.Time { return f.now },
 		},
-		log:    slog.New(slog.DiscardHandler),
-		opened: map[string]*openedProposal{},
-		seen:   map[string]uint64{},
+		log:      slog.New(slog.DiscardHandler),
+		opened:   map[string]*openedProposal{},
+		seen:     map[string]uint64{},
+		verified: map[string]*types.Batch{},
 	}
 	f.c.set.Store(newMembers([]Peer{{ID: 1, Key: key.Public().(ed25519.PublicKey)}, {ID: 2, Key: other.Public().(ed25519.PublicKey)}}, 0))
 	return f
@@ -116,7 +117,7 @@ func metadata(seq uint64) []byte {
 func (f *fixture) fresh() *Consensus {
 	c := &Consensus{
 		cfg: f.c.cfg, opts: f.c.opts, log: f.c.log,
-		opened: map[string]*openedProposal{}, seen: f.c.seen,
+		opened: map[string]*openedProposal{}, seen: f.c.seen, verified: map[string]*types.Batch{},
 	}
 	c.set.Store(f.c.members())
 	return c
@@ -252,6 +253,48 @@ func TestSignaturesAndRequests(t *testing.T) {
 	}
 	if _, err := f.c.VerifyRequest([]byte("garbage")); err == nil {
 		t.Fatal("garbage request accepted")
+	}
+}
+
+func TestVerifiedBatchesAreOpenedOnce(t *testing.T) {
+	f := newFixture(t)
+	req := f.request(t, 2, 1, "a")
+	if _, err := f.c.VerifyRequest(req); err != nil {
+		t.Fatal(err)
+	}
+	// Node 2 signs a second batch under the same sequence number: the
+	// proposal must carry what it names, not what was verified first.
+	twin := f.request(t, 2, 1, "b")
+	if _, err := f.c.VerifyRequest(twin); err != nil {
+		t.Fatal(err)
+	}
+	p := f.c.AssembleProposal(metadata(1), [][]byte{req})
+	op, err := f.c.open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(op.batches) != 1 || string(op.batches[0].Txs[0].Payload) != "a" {
+		t.Fatalf("assembled %+v, want the batch the request carries", op.batches)
+	}
+	if _, err := f.fresh().VerifyProposal(p); err != nil {
+		t.Fatalf("a follower that never saw the batch: %v", err)
+	}
+
+	// A batch verified while its origin was a member is not proposed after
+	// the origin left.
+	f.c.VerifyRequest(f.request(t, 2, 2, "c"))
+	f.c.set.Store(newMembers([]Peer{{ID: 1, Key: f.key.Public().(ed25519.PublicKey)}}, 1))
+	p = f.c.AssembleProposal(metadata(2), [][]byte{f.request(t, 2, 2, "c")})
+	if op, err := f.c.open(p); err != nil || len(op.batches) != 0 {
+		t.Fatalf("batch of a retired origin proposed: %v %+v", err, op)
+	}
+
+	// What is kept stays bounded.
+	for seq := range uint64(maxVerified + 10) {
+		f.c.VerifyRequest(f.request(t, 1, 100+seq, "d"))
+	}
+	if n := len(f.c.verified); n > maxVerified {
+		t.Fatalf("%d batches kept, bound %d", n, maxVerified)
 	}
 }
 
