@@ -25,6 +25,7 @@ import (
 	"github.com/cocoledger/coco/enclave/virtual"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
+	gethlog "github.com/ethereum/go-ethereum/log"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -56,6 +57,9 @@ func runNode(ctx context.Context, cfg Config, opts runOptions, out io.Writer) er
 		return err
 	}
 	log = log.With("enclave", virtual.Warning)
+	// go-ethereum's own messages (pathdb writing its buffer, journals) go to
+	// the node log.
+	gethlog.SetDefault(gethlog.NewLogger(log.With("component", "geth").Handler()))
 
 	var g *node.Genesis
 	if opts.dev {

@@ -404,6 +404,7 @@ func (n *Node) Commit(b *types.Block, batches []*types.Batch, leaves []types.Has
 	if err := n.ledger.Append(b, leaves); err != nil {
 		return err
 	}
+	appended := time.Now()
 	roots := make([]types.Root, len(n.apps))
 	for i, app := range n.apps {
 		root, err := app.Execute(n.execBlock(b, batches, app.Namespace()))
@@ -419,7 +420,9 @@ func (n *Node) Commit(b *types.Block, batches []*types.Batch, leaves []types.Has
 	blocksCommitted.Inc()
 	txsCommitted.Add(float64(len(leaves)))
 	ledgerHeight.Set(float64(b.Header.Number))
-	commitSeconds.Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	commitSeconds.Observe(took.Seconds())
+	n.log.Debug("block committed", "number", b.Header.Number, "txs", len(leaves), "append", appended.Sub(start), "total", took)
 	return nil
 }
 
