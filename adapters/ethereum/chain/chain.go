@@ -11,6 +11,7 @@ import (
 
 	"github.com/cocoledger/coco/core/node"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/lru"
 	"github.com/ethereum/go-ethereum/consensus/misc/eip4844"
 	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/rawdb"
@@ -64,6 +65,10 @@ type Chain struct {
 	closed   bool
 
 	pool *pool
+	// receipts holds recent blocks' receipts with their derived fields:
+	// clients fetch a block's receipts one transaction at a time, and each
+	// read decodes the whole block's.
+	receipts *lru.Cache[common.Hash, types.Receipts]
 
 	chainFeed   event.Feed
 	pendingFeed event.Feed
@@ -89,12 +94,13 @@ func New(db ethdb.Database, cfg Config, submit node.Submitter, log *slog.Logger)
 		TrienodeHistory: -1,
 	}})
 	c := &Chain{
-		cfg:    cfg,
-		db:     db,
-		tdb:    tdb,
-		sdb:    state.NewDatabase(tdb, state.NewCodeDB(db)),
-		submit: submit,
-		log:    log.With("ns", Namespace),
+		cfg:      cfg,
+		db:       db,
+		tdb:      tdb,
+		sdb:      state.NewDatabase(tdb, state.NewCodeDB(db)),
+		submit:   submit,
+		log:      log.With("ns", Namespace),
+		receipts: lru.NewCache[common.Hash, types.Receipts](receiptBlocks),
 	}
 	var head *types.Header
 	if ghash := rawdb.ReadCanonicalHash(db, 0); ghash == (common.Hash{}) {
@@ -214,9 +220,16 @@ func (c *Chain) BlockByHash(hash common.Hash) *types.Block {
 	return rawdb.ReadBlock(c.db, hash, number)
 }
 
+// receiptBlocks is how many blocks' receipts are kept decoded, as
+// go-ethereum's own chain does.
+const receiptBlocks = 32
+
 // Receipts returns a committed block's receipts with every derived field
-// set, nil when the block is unknown.
+// set, nil when the block is unknown. Callers must not modify them.
 func (c *Chain) Receipts(blockHash common.Hash) types.Receipts {
+	if r, ok := c.receipts.Get(blockHash); ok {
+		return r
+	}
 	number, ok := rawdb.ReadHeaderNumber(c.db, blockHash)
 	if !ok {
 		return nil
@@ -225,7 +238,11 @@ func (c *Chain) Receipts(blockHash common.Hash) types.Receipts {
 	if header == nil {
 		return nil
 	}
-	return rawdb.ReadReceipts(c.db, blockHash, number, header.Time, c.config)
+	r := rawdb.ReadReceipts(c.db, blockHash, number, header.Time, c.config)
+	if r != nil {
+		c.receipts.Add(blockHash, r)
+	}
+	return r
 }
 
 // Transaction finds a committed transaction; tx is nil when unknown.

@@ -111,6 +111,9 @@ func TestTransfers(t *testing.T) {
 		t.Error("block hash is not keccak(rlp(header))")
 	}
 	receipts := s.c.Receipts(block.Hash())
+	if again := s.c.Receipts(block.Hash()); len(again) != len(receipts) || again[0] != receipts[0] {
+		t.Error("a block's receipts are decoded again on every read")
+	}
 	if types.DeriveSha(block.Transactions(), trie.NewStackTrie(nil)) != block.TxHash() {
 		t.Error("tx root")
 	}
