@@ -24,6 +24,8 @@ test: test-go test-clients
 test-go:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	# Our changes to the SmartBFT copy (docs/decisions/0005) are tested in it.
+	cd third_party/smartbft && $(GO) test -race -count=1 ./internal/bft/
 
 test-clients: build
 	bash tests/run-clients.sh $(BIN)
