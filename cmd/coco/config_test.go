@@ -77,3 +77,22 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		t.Fatal("missing config file accepted")
 	}
 }
+
+// A dev node makes blocks as fast as it can; a network node spaces them.
+func TestDevBlockInterval(t *testing.T) {
+	dev, err := loadConfigOver(devConfig(), "", devCmd().Flags(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := loadConfig("", devCmd().Flags(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev.Node.Consensus.BlockInterval != 5*time.Millisecond || node.Node.Consensus.BlockInterval != 100*time.Millisecond {
+		t.Fatalf("block interval: dev %v, node %v", dev.Node.Consensus.BlockInterval, node.Node.Consensus.BlockInterval)
+	}
+	t.Setenv("COCO_NODE_CONSENSUS_BLOCK_INTERVAL", "20ms")
+	if dev, _ = loadConfigOver(devConfig(), "", devCmd().Flags(), nil); dev.Node.Consensus.BlockInterval != 20*time.Millisecond {
+		t.Fatalf("environment does not override the dev default: %v", dev.Node.Consensus.BlockInterval)
+	}
+}

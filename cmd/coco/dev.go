@@ -25,7 +25,7 @@ WebSocket. Ten accounts from the Hardhat/Anvil mnemonic are funded at genesis
 and sign eth_sendTransaction, eth_sign, personal_sign and eth_signTypedData_v4.
 Stop it with Ctrl-C; starting it again continues the same chain.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(configFile, cmd.Flags(), commonFlagKeys)
+			cfg, err := loadConfigOver(devConfig(), configFile, cmd.Flags(), commonFlagKeys)
 			if err != nil {
 				return err
 			}
