@@ -25,14 +25,20 @@ func bufferConfig(bufferBytes int) Config {
 	return cfg
 }
 
-// openLevelDB opens an on-disk database in dir; the test closes it.
-func openLevelDB(t *testing.T, dir string) ethdb.Database {
+// openChain opens the chain stored on disk in dir; the test closes the
+// chain and the database.
+func openChain(t *testing.T, dir string, cfg Config) (*Chain, ethdb.Database) {
 	t.Helper()
 	kv, err := leveldb.New(filepath.Join(dir, "eth"), 16, 16, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rawdb.NewDatabase(kv)
+	db := rawdb.NewDatabase(kv)
+	c, err := New(db, cfg, nil, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, db
 }
 
 // workload builds n blocks: block 1 deploys the counter contract, every
@@ -66,16 +72,13 @@ func TestCrashResumesFromStoredState(t *testing.T) {
 	const blocks = 300
 	dir := t.TempDir()
 	cfg := bufferConfig(16 << 10) // a few blocks of workload
-	db := openLevelDB(t, dir)
-	c, err := New(db, cfg, nil, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, db := openChain(t, dir, cfg)
 	s := &sim{t: t, c: c}
 	in := workload(s, blocks)
 	hashes := make([]common.Hash, blocks+1)
 	roots := make([]coretypes.Hash, blocks+1)
 	for n := 1; n <= blocks; n++ {
+		var err error
 		if roots[n], err = c.Execute(in[n]); err != nil {
 			t.Fatalf("block %d: %v", n, err)
 		}
@@ -93,11 +96,7 @@ func TestCrashResumesFromStoredState(t *testing.T) {
 
 	reopen := func(atMost uint64) (*Chain, ethdb.Database, uint64) {
 		t.Helper()
-		db := openLevelDB(t, dir)
-		c, err := New(db, cfg, nil, quietLog())
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, db := openChain(t, dir, cfg)
 		h := c.Height()
 		if h == 0 || h > atMost || c.Root() != roots[h] || c.CurrentHeader().Hash() != hashes[h] {
 			t.Fatalf("reopened at %d root %v, want a block in 1..%d with its root", h, c.Root(), atMost)
@@ -168,11 +167,7 @@ func TestCloseJournals(t *testing.T) {
 	const blocks = 20
 	dir := t.TempDir()
 	cfg := bufferConfig(32 << 20)
-	db := openLevelDB(t, dir)
-	c, err := New(db, cfg, nil, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, db := openChain(t, dir, cfg)
 	s := &sim{t: t, c: c}
 	in := workload(s, blocks)
 	for n := 1; n <= blocks; n++ {
@@ -192,12 +187,8 @@ func TestCloseJournals(t *testing.T) {
 	}
 	db.Close()
 
-	db = openLevelDB(t, dir)
+	c, db = openChain(t, dir, cfg)
 	defer db.Close()
-	c, err = New(db, cfg, nil, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer c.Close()
 	if c.Height() != blocks || c.CurrentHeader().Hash() != head.Hash() || c.Root() != coretypes.Hash(head.Root) {
 		t.Fatalf("reopened at %d", c.Height())
