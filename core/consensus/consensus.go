@@ -209,11 +209,7 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 	if ms, ok := opts.Chain.(Membership); ok {
 		version = ms.MembershipVersion()
 	}
-	set := newMembers(opts.Peers, version)
-	if fm, ok := opts.Chain.(FormerMembers); ok {
-		set.withRetired(fm.RetiredPeers())
-	}
-	c.set.Store(set)
+	c.set.Store(newMembers(opts.Peers, version).withRetired(retiredOf(opts.Chain)))
 	w, walEntries, err := wal.InitializeAndReadAll(bftLogger{c.log}, filepath.Join(opts.DataDir, "wal"), wal.DefaultOptions())
 	if err != nil {
 		return nil, fmt.Errorf("consensus wal: %w", err)

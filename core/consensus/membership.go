@@ -61,6 +61,14 @@ func newMembers(peers []Peer, version uint64) *members {
 	return m
 }
 
+// retiredOf is the retired nodes a chain knows, none if it does not.
+func retiredOf(chain Chain) []FormerPeer {
+	if fm, ok := chain.(FormerMembers); ok {
+		return fm.RetiredPeers()
+	}
+	return nil
+}
+
 // withRetired adds the retired nodes allowed to sync.
 func (m *members) withRetired(peers []FormerPeer) *members {
 	m.retired = make(map[uint64]FormerPeer, len(peers))
@@ -100,10 +108,7 @@ func (c *Consensus) refreshMembers() bool {
 	}
 	// Retiring a node changes the version, so the retired list is read
 	// only then, not after every block.
-	if fm, ok := c.opts.Chain.(FormerMembers); ok {
-		next.withRetired(fm.RetiredPeers())
-	}
-	c.set.Store(next)
+	c.set.Store(next.withRetired(retiredOf(c.opts.Chain)))
 	c.pendingReconfig.Store(true)
 	switch {
 	case !old.has(c.opts.Self) && next.has(c.opts.Self):
