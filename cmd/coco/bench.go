@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ func benchEthCmd() *cobra.Command {
 		rpcURLs   string
 		funderKey string
 		jsonOut   bool
+		cpuProf   string
 	)
 	cmd := &cobra.Command{
 		Use:   "eth",
@@ -35,7 +37,9 @@ func benchEthCmd() *cobra.Command {
 over JSON-RPC (HTTP batches or WebSocket) at a fixed rate (--rate) or fixed
 concurrency (--concurrency), detects commits through a newHeads subscription
 and reports committed transactions per second and submit-to-commit latency
-p50/p95/p99.`,
+p50/p95/p99. If the nodes serve process_cpu_seconds_total on /metrics beside
+their RPC port (Coco nodes do), it also reports their CPU time per committed
+transaction, and its own CPU use.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.HTTPURLs = strings.Split(rpcURLs, ",")
 			if cfg.WSURL == "" {
@@ -53,6 +57,13 @@ p50/p95/p99.`,
 					return fmt.Errorf("--funder-key: %w", err)
 				}
 				cfg.Funder = k
+			}
+			if cpuProf != "" {
+				stopProf, err := startCPUProfile(cpuProf)
+				if err != nil {
+					return err
+				}
+				defer stopProf()
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
@@ -83,5 +94,23 @@ p50/p95/p99.`,
 	f.IntVar(&cfg.Txs, "txs", 0, "transfers to pre-sign (0: enough for the run)")
 	f.StringVar(&funderKey, "funder-key", "", "hex private key paying the senders (default: dev account 0)")
 	f.BoolVar(&jsonOut, "json", false, "print the report as JSON")
+	f.StringVar(&cpuProf, "cpuprofile", "", "write the load generator's own CPU profile to this file (is the generator the bottleneck?)")
 	return cmd
+}
+
+// startCPUProfile profiles this process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

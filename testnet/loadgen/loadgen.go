@@ -103,6 +103,24 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	log.Info("loadgen: sending", "transport", cfg.Transport, "endpoints", cfg.endpoints(),
 		"rate", cfg.Rate, "concurrency", cfg.Concurrency, "warmup", cfg.Warmup, "duration", cfg.Duration)
 
+	// CPU counters at both ends of the window, read while the load runs.
+	probe := newCPUProbe(http.DefaultClient, cfg.HTTPURLs, cfg.RequestTimeout)
+	var cpuAt []cpuSample
+	cpuDone := make(chan struct{})
+	go func() {
+		defer close(cpuDone)
+		for _, at := range []time.Duration{cfg.Warmup, cfg.Warmup + cfg.Duration} {
+			t := time.NewTimer(time.Until(start.Add(at)))
+			select {
+			case <-runCtx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			cpuAt = append(cpuAt, probe.sample(runCtx))
+		}
+	}()
+
 	work := make(chan sendBatch)
 	var senders sync.WaitGroup
 	for range cfg.Senders {
@@ -129,6 +147,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	drain(runCtx, tr, cfg.Drain)
 	close(progressDone)
+	<-cpuDone
 	stopWatch()
 	if err := w.wait(); err != nil {
 		return nil, err
@@ -144,6 +163,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	out := tr.outcomes()
 	summarize(r, out, tr.blocksSeen(), win)
+	if len(cpuAt) == 2 {
+		c := cpuBetween(cpuAt[0], cpuAt[1], cfg.Duration, r.Committed)
+		r.CPU = &c
+	}
 	s.mu.Lock()
 	if len(s.errs) > 0 {
 		r.Errors = s.errs

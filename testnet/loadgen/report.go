@@ -60,6 +60,10 @@ type Report struct {
 	// status 1; VerifyFailures did not (missing or failed receipt).
 	Verified       int `json:"verified"`
 	VerifyFailures int `json:"verify_failures"`
+
+	// CPU is what the window cost the nodes and the generator; nil if the
+	// run ended before the window did.
+	CPU *CPU `json:"cpu,omitempty"`
 }
 
 // Latency summarises submit-to-commit times.
@@ -222,6 +226,14 @@ func (r *Report) String() string {
 	fmt.Fprintf(tw, "latency\tp50 %s\tp95 %s  p99 %s  max %s  mean %s  (%d samples)\n",
 		ms(l.P50), ms(l.P95), ms(l.P99), ms(l.Max), ms(l.Mean), l.Samples)
 	fmt.Fprintf(tw, "receipts\t%d/%d\tsampled receipts with status 1\n", r.Verified, r.Verified+r.VerifyFailures)
+	if c := r.CPU; c != nil {
+		nodes := "nodes: no " + cpuMetric + " on /metrics"
+		if c.Nodes > 0 {
+			nodes = fmt.Sprintf("nodes %.2f cores, %.0fµs per committed tx (%d of %d endpoints tell their CPU)",
+				c.NodeCores, float64(c.PerTx)/float64(time.Microsecond), c.Nodes, r.Endpoints)
+		}
+		fmt.Fprintf(tw, "cpu\t%s; generator %.2f cores\n", nodes, c.GeneratorCores)
+	}
 	tw.Flush()
 	if r.FellBehind {
 		fmt.Fprintf(&b, "WARNING: the generator fell behind the target rate (sent %.1f of %.0f tx/s)\n", r.SendRate, r.TargetRate)
