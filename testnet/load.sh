@@ -3,8 +3,8 @@
 # running and answering /status, except partitioned ones (transactions sent
 # to a node cut off the bus cannot commit until it heals). Extra arguments go
 # to the benchmark, e.g. --rate 500 --duration 10s, --concurrency 256,
-# --transport ws, --json. It prints committed tx/s and submit-to-commit
-# latency p50/p95/p99.
+# --transport ws, --json. It prints committed tx/s, submit-to-commit
+# latency p50/p95/p99, and the nodes' CPU per committed transaction.
 set -euo pipefail
 # shellcheck source=testnet/lib.sh
 source "$(dirname "$0")/lib.sh"
