@@ -122,9 +122,11 @@ func selfCPU() time.Duration {
 
 // CPU is what the run cost in CPU over the measured window.
 type CPU struct {
-	// Nodes is how many endpoints served a CPU counter at both ends of
-	// the window; the node figures cover only those.
+	// Nodes is how many of the Asked distinct endpoints served a CPU
+	// counter at both ends of the window; the node figures cover only
+	// those.
 	Nodes int `json:"nodes"`
+	Asked int `json:"asked"`
 	// NodeCores is the nodes' CPU time over the window divided by its
 	// length: 1.5 means one and a half cores busy on average.
 	NodeCores float64 `json:"node_cores"`
@@ -141,7 +143,7 @@ type CPU struct {
 // the number of transactions committed in it. Only nodes that told their
 // CPU time at both ends count.
 func cpuBetween(a, b cpuSample, window time.Duration, committed int) CPU {
-	var c CPU
+	c := CPU{Asked: len(a.nodes)}
 	secs := window.Seconds()
 	if secs <= 0 {
 		return c

@@ -73,8 +73,8 @@ func TestCPUProbe(t *testing.T) {
 	a := p.sample(context.Background())
 	b := p.sample(context.Background())
 	c := cpuBetween(a, b, 2*time.Second, 1000)
-	if c.Nodes != 1 || c.NodeCores != 0.25 || c.PerTx != 500*time.Microsecond {
-		t.Errorf("got %+v, want 1 node, 0.25 cores, 500µs per tx", c)
+	if c.Nodes != 1 || c.Asked != 3 || c.NodeCores != 0.25 || c.PerTx != 500*time.Microsecond {
+		t.Errorf("got %+v, want 1 node of 3, 0.25 cores, 500µs per tx", c)
 	}
 	if c.GeneratorCores < 0 {
 		t.Errorf("generator cores %v", c.GeneratorCores)

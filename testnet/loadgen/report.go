@@ -230,7 +230,7 @@ func (r *Report) String() string {
 		nodes := "nodes: no " + cpuMetric + " on /metrics"
 		if c.Nodes > 0 {
 			nodes = fmt.Sprintf("nodes %.2f cores, %.0fµs per committed tx (%d of %d endpoints tell their CPU)",
-				c.NodeCores, float64(c.PerTx)/float64(time.Microsecond), c.Nodes, r.Endpoints)
+				c.NodeCores, float64(c.PerTx)/float64(time.Microsecond), c.Nodes, c.Asked)
 		}
 		fmt.Fprintf(tw, "cpu\t%s; generator %.2f cores\n", nodes, c.GeneratorCores)
 	}

@@ -194,7 +194,7 @@ func TestReportStringAndJSON(t *testing.T) {
 		CommittedTPS: 4966.7, SendRate: 5000, Blocks: 60,
 		Latency:    Latency{Samples: 148000, P50: 420 * time.Millisecond, P99: 900 * time.Millisecond, Max: 1200 * time.Millisecond},
 		FellBehind: true, Verified: 100,
-		CPU: &CPU{Nodes: 3, NodeCores: 1.5, PerTx: 302 * time.Microsecond, GeneratorCores: 0.08},
+		CPU: &CPU{Nodes: 3, Asked: 4, NodeCores: 1.5, PerTx: 302 * time.Microsecond, GeneratorCores: 0.08},
 	}
 	s := r.String()
 	for _, want := range []string{"rate 5000 tx/s", "4966.7 tx/s", "txpool is full", "p50 420.0ms", "p99 900.0ms",

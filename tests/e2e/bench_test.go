@@ -36,7 +36,7 @@ func TestBenchEthReportsCommitsAndCPU(t *testing.T) {
 	if r.Latency.Samples == 0 || r.Latency.P99 <= 0 {
 		t.Errorf("latency %+v", r.Latency)
 	}
-	if c := r.CPU; c == nil || c.Nodes != 1 || c.NodeCores <= 0 || c.PerTx <= 0 {
+	if c := r.CPU; c == nil || c.Nodes != 1 || c.Asked != 1 || c.NodeCores <= 0 || c.PerTx <= 0 {
 		t.Errorf("cpu %+v, want the node's CPU per transaction", c)
 	}
 	if t.Failed() {
