@@ -105,7 +105,8 @@ func parseCPUSeconds(sc *bufio.Scanner) (float64, bool) {
 		if !found {
 			continue
 		}
-		v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
+		value, _, _ := strings.Cut(strings.TrimSpace(rest), " ") // a timestamp may follow
+		v, err := strconv.ParseFloat(value, 64)
 		return v, err == nil
 	}
 	return 0, false

@@ -26,7 +26,10 @@ func TestParseCPUSeconds(t *testing.T) {
 	if !ok || v != 12.75 {
 		t.Fatalf("got %v %v, want 12.75", v, ok)
 	}
-	for _, text := range []string{"", "process_cpu_seconds_total_extra 3\n", "process_cpu_seconds_total x\n", "# process_cpu_seconds_total 3\n"} {
+	if v, ok := parseCPUSeconds(bufio.NewScanner(strings.NewReader("process_cpu_seconds_total 3.5 1700000000000\n"))); !ok || v != 3.5 {
+		t.Fatalf("with a timestamp: got %v %v, want 3.5", v, ok)
+	}
+	for _, text := range []string{"", "process_cpu_seconds_total_extra 3\n", "process_cpu_seconds_total x\n", "process_cpu_seconds_total \n", "# process_cpu_seconds_total 3\n"} {
 		if v, ok := parseCPUSeconds(bufio.NewScanner(strings.NewReader(text))); ok {
 			t.Errorf("%q: got %v, want no value", text, v)
 		}
