@@ -3,7 +3,6 @@ package loadgen
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -30,30 +29,26 @@ type cpuSample struct {
 // nodes, and whether the generator itself took a noticeable share of a
 // machine it shares with them.
 type cpuProbe struct {
-	client  *http.Client
-	urls    []string // metrics URL by endpoint; "" if it has none
+	urls    []string // metrics URL by distinct endpoint; "" if it has none
 	timeout time.Duration
 }
 
-func newCPUProbe(client *http.Client, rpcURLs []string, timeout time.Duration) *cpuProbe {
-	p := &cpuProbe{client: client, timeout: timeout}
+func newCPUProbe(rpcURLs []string, timeout time.Duration) *cpuProbe {
+	p := &cpuProbe{timeout: timeout}
 	for _, u := range slices.Compact(slices.Sorted(slices.Values(rpcURLs))) {
-		m, err := metricsURL(u)
-		if err != nil {
-			m = ""
-		}
-		p.urls = append(p.urls, m)
+		p.urls = append(p.urls, metricsURL(u))
 	}
 	return p
 }
 
-// metricsURL is /metrics on the host of a JSON-RPC URL.
-func metricsURL(rpcURL string) (string, error) {
+// metricsURL is /metrics on the host of a JSON-RPC URL, "" if the URL names
+// no host.
+func metricsURL(rpcURL string) string {
 	u, err := url.Parse(rpcURL)
 	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("loadgen: bad RPC URL %q", rpcURL)
+		return ""
 	}
-	return (&url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host, Path: "/metrics"}).String(), nil
+	return (&url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host, Path: "/metrics"}).String()
 }
 
 // sample reads every node's counter (concurrently, so the sample is close
@@ -85,7 +80,7 @@ func (p *cpuProbe) read(ctx context.Context, u string) (float64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	resp, err := p.client.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, false
 	}

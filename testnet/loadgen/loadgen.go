@@ -104,7 +104,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		"rate", cfg.Rate, "concurrency", cfg.Concurrency, "warmup", cfg.Warmup, "duration", cfg.Duration)
 
 	// CPU counters at both ends of the window, read while the load runs.
-	probe := newCPUProbe(http.DefaultClient, cfg.HTTPURLs, cfg.RequestTimeout)
+	probe := newCPUProbe(cfg.HTTPURLs, cfg.RequestTimeout)
 	var cpuAt []cpuSample
 	cpuDone := make(chan struct{})
 	go func() {
