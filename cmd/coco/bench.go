@@ -88,6 +88,7 @@ transaction, and its own CPU use.`,
 	f.IntVar(&cfg.Concurrency, "concurrency", loadgen.DefaultConcurrency, "closed-loop in-flight transactions")
 	f.DurationVar(&cfg.Duration, "duration", 20*time.Second, "measured window")
 	f.DurationVar(&cfg.Warmup, "warmup", 3*time.Second, "unmeasured warm-up before the window")
+	f.DurationVar(&cfg.Interval, "interval", 0, "also report the window in slices of this length (e.g. 1s), to see when a stall happened")
 	f.IntVar(&cfg.Accounts, "accounts", loadgen.DefaultAccounts, "sender accounts")
 	f.IntVar(&cfg.Recipients, "recipients", 0, "distinct recipient addresses (0: every transfer to a new address, creating an account)")
 	f.IntVar(&cfg.SendBatch, "send-batch", loadgen.DefaultSendBatch, "transactions per JSON-RPC batch request")

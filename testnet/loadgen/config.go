@@ -29,6 +29,9 @@ const (
 	DefaultClosedLoopTxs = 100_000
 	// MaxTxs bounds the pre-signed transactions (about 400 bytes of memory each).
 	MaxTxs = 10_000_000
+	// MinInterval is the shortest Config.Interval: a slice needs enough
+	// commits for its percentiles to mean something.
+	MinInterval = 100 * time.Millisecond
 )
 
 var (
@@ -66,6 +69,10 @@ type Config struct {
 	// load and is not measured.
 	Duration time.Duration
 	Warmup   time.Duration
+	// Interval, when set, also reports the window in slices of this length
+	// (Report.Intervals), so a stall shows as the slices it slowed down
+	// instead of only in the overall p99. At least MinInterval.
+	Interval time.Duration
 	// Drain bounds how long to wait after sending stops for the transactions
 	// sent in the window to commit, so their latency is measured.
 	Drain time.Duration
@@ -123,7 +130,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Funder == nil {
 		return c, fmt.Errorf("%w: no funder key", ErrConfig)
 	}
-	if c.Rate < 0 || c.Concurrency < 0 || c.Duration < 0 || c.Warmup < 0 || c.Drain < 0 ||
+	if c.Rate < 0 || c.Concurrency < 0 || c.Duration < 0 || c.Warmup < 0 || c.Interval < 0 || c.Drain < 0 ||
 		c.Accounts < 0 || c.Recipients < 0 || c.Txs < 0 || c.SendBatch < 0 || c.Senders < 0 || c.FundTimeout < 0 || c.RequestTimeout < 0 {
 		return c, fmt.Errorf("%w: negative value", ErrConfig)
 	}
@@ -135,6 +142,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Duration == 0 {
 		c.Duration = DefaultDuration
+	}
+	if c.Interval > 0 && c.Interval < MinInterval {
+		return c, fmt.Errorf("%w: interval %s, at least %s", ErrConfig, c.Interval, MinInterval)
 	}
 	if c.Drain == 0 {
 		c.Drain = DefaultDrain

@@ -163,6 +163,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	out := tr.outcomes()
 	summarize(r, out, tr.blocksSeen(), win)
+	r.Intervals = intervals(out, win, cfg.Interval)
 	if len(cpuAt) == 2 {
 		c := cpuBetween(cpuAt[0], cpuAt[1], cfg.Duration, r.Committed)
 		r.CPU = &c

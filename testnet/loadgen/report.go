@@ -64,6 +64,22 @@ type Report struct {
 	// CPU is what the window cost the nodes and the generator; nil if the
 	// run ended before the window did.
 	CPU *CPU `json:"cpu,omitempty"`
+
+	// Intervals slice the window (Config.Interval); empty unless asked for.
+	Intervals []Interval `json:"intervals,omitempty"`
+}
+
+// Interval is one slice of the measured window.
+type Interval struct {
+	// Start is where the slice begins, measured from the window's start.
+	Start time.Duration `json:"start_ns"`
+	// Sent counts transactions sent in the slice; Latency is theirs.
+	Sent    int     `json:"sent"`
+	Latency Latency `json:"latency"`
+	// Committed counts our transactions committed in the slice, whenever
+	// they were sent.
+	Committed    int     `json:"committed"`
+	CommittedTPS float64 `json:"committed_tps"`
 }
 
 // Latency summarises submit-to-commit times.
@@ -112,6 +128,41 @@ func summarize(r *Report, out []outcome, blocks []blockSeen, w window) {
 		r.SendRate = float64(r.Sent) / s
 	}
 	r.Latency = latency(lat)
+}
+
+// intervals slices w into spans of every (the last one may be shorter)
+// and summarises each like summarize does the whole window.
+func intervals(out []outcome, w window, every time.Duration) []Interval {
+	if every <= 0 || w.end <= w.start {
+		return nil
+	}
+	n := int((w.end - w.start + int64(every) - 1) / int64(every))
+	slot := func(t int64) int {
+		if !w.contains(t) {
+			return -1
+		}
+		return int((t - w.start) / int64(every))
+	}
+	lat := make([][]time.Duration, n)
+	iv := make([]Interval, n)
+	for _, o := range out {
+		if i := slot(o.commitAt); i >= 0 {
+			iv[i].Committed++
+		}
+		if i := slot(o.sentAt); i >= 0 {
+			iv[i].Sent++
+			if o.commitAt != 0 {
+				lat[i] = append(lat[i], time.Duration(max(0, o.commitAt-o.sentAt)))
+			}
+		}
+	}
+	for i := range iv {
+		iv[i].Start = time.Duration(i) * every
+		span := window{start: w.start + int64(iv[i].Start), end: min(w.end, w.start+int64(iv[i].Start+every))}
+		iv[i].CommittedTPS = float64(iv[i].Committed) / span.seconds()
+		iv[i].Latency = latency(lat[i])
+	}
+	return iv
 }
 
 // latency sorts d in place and summarises it.
@@ -235,6 +286,16 @@ func (r *Report) String() string {
 		fmt.Fprintf(tw, "cpu\t%s; generator %.2f cores\n", nodes, c.GeneratorCores)
 	}
 	tw.Flush()
+	if len(r.Intervals) > 0 {
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "from\tsent\tcommitted\ttx/s\tp50\tp99\tmax\t\n")
+		for _, iv := range r.Intervals {
+			l := iv.Latency
+			fmt.Fprintf(tw, "+%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t\n",
+				iv.Start, iv.Sent, iv.Committed, iv.CommittedTPS, ms(l.P50), ms(l.P99), ms(l.Max))
+		}
+		tw.Flush()
+	}
 	if r.FellBehind {
 		fmt.Fprintf(&b, "WARNING: the generator fell behind the target rate (sent %.1f of %.0f tx/s)\n", r.SendRate, r.TargetRate)
 	}

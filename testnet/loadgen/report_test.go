@@ -89,6 +89,45 @@ func TestSummarize(t *testing.T) {
 	}
 }
 
+func TestIntervals(t *testing.T) {
+	s := int64(time.Second)
+	w := window{start: 10 * s, end: 20 * s} // 10 s in slices of 4 s: 4, 4 and 2 s
+	out := []outcome{
+		{sentAt: 9 * s, commitAt: 11 * s},       // warmup send: counted as a commit in slice 0 only
+		{sentAt: 11 * s, commitAt: 11*s + s/10}, // slice 0, 100 ms
+		{sentAt: 12 * s, commitAt: 15 * s},      // sent in slice 0, committed in slice 1: 3 s
+		{sentAt: 13 * s, failed: true},          // slice 0, rejected: sent, no latency
+		{sentAt: 19 * s, commitAt: 19*s + s/2},  // slice 2, 500 ms
+		{sentAt: 19 * s, commitAt: 21 * s},      // slice 2, committed after the window: 2 s
+		{sentAt: 20 * s, commitAt: 20*s + 1},    // after the window
+	}
+	iv := intervals(out, w, 4*time.Second)
+	if len(iv) != 3 {
+		t.Fatalf("%d intervals, want 3: %+v", len(iv), iv)
+	}
+	want := []struct {
+		start           time.Duration
+		sent, committed int
+		tps             float64
+		samples         int
+		max             time.Duration
+	}{
+		{0, 3, 2, 0.5, 2, 3 * time.Second},
+		{4 * time.Second, 0, 1, 0.25, 0, 0},
+		{8 * time.Second, 2, 1, 0.5, 2, 2 * time.Second}, // the last slice is 2 s long
+	}
+	for i, w := range want {
+		got := iv[i]
+		if got.Start != w.start || got.Sent != w.sent || got.Committed != w.committed || got.CommittedTPS != w.tps ||
+			got.Latency.Samples != w.samples || got.Latency.Max != w.max {
+			t.Errorf("interval %d = %+v, want %+v", i, got, w)
+		}
+	}
+	if iv := intervals(out, w, 0); iv != nil {
+		t.Errorf("intervals without a length = %+v, want none", iv)
+	}
+}
+
 func TestFellBehind(t *testing.T) {
 	for _, c := range []struct {
 		rate float64
@@ -195,11 +234,16 @@ func TestReportStringAndJSON(t *testing.T) {
 		Latency:    Latency{Samples: 148000, P50: 420 * time.Millisecond, P99: 900 * time.Millisecond, Max: 1200 * time.Millisecond},
 		FellBehind: true, Verified: 100,
 		CPU: &CPU{Nodes: 3, Asked: 4, NodeCores: 1.5, PerTx: 302 * time.Microsecond, GeneratorCores: 0.08},
+		Intervals: []Interval{
+			{Start: 0, Sent: 5000, Committed: 4990, CommittedTPS: 4990, Latency: Latency{Samples: 4990, P50: 130 * time.Millisecond, P99: 210 * time.Millisecond, Max: 250 * time.Millisecond}},
+			{Start: time.Second, Sent: 5000, Committed: 3100, CommittedTPS: 3100, Latency: Latency{Samples: 5000, P50: 700 * time.Millisecond, P99: 1100 * time.Millisecond, Max: 1200 * time.Millisecond}},
+		},
 	}
 	s := r.String()
 	for _, want := range []string{"rate 5000 tx/s", "4966.7 tx/s", "txpool is full", "p50 420.0ms", "p99 900.0ms",
 		"100/100", "fell behind", "window 30s after 5s warmup",
-		"nodes 1.50 cores, 302µs per committed tx (3 of 4 endpoints tell their CPU); generator 0.08 cores"} {
+		"nodes 1.50 cores, 302µs per committed tx (3 of 4 endpoints tell their CPU); generator 0.08 cores",
+		"from  sent  committed  tx/s", "+1s  5000       3100  3100  700.0ms  1100.0ms  1200.0ms"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("String() lacks %q:\n%s", want, s)
 		}
@@ -213,7 +257,7 @@ func TestReportStringAndJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	if back.Latency != r.Latency || back.Committed != r.Committed || back.Errors["txpool is full"] != 12 || back.Duration != r.Duration ||
-		back.CPU == nil || *back.CPU != *r.CPU {
+		back.CPU == nil || *back.CPU != *r.CPU || len(back.Intervals) != 2 || back.Intervals[1] != r.Intervals[1] {
 		t.Errorf("JSON round trip lost data: %s", b)
 	}
 }

@@ -181,6 +181,7 @@ func TestConfigDefaults(t *testing.T) {
 		"negative":     func(c *Config) { c.Rate = -1 },
 		"few accounts": func(c *Config) { c.HTTPURLs = []string{"a", "b", "c"}; c.Accounts = 2 },
 		"too many txs": func(c *Config) { c.Rate = 1e6; c.Duration = time.Hour },
+		"interval":     func(c *Config) { c.Interval = time.Millisecond },
 	} {
 		c := base
 		mutate(&c)
