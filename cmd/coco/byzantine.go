@@ -10,7 +10,7 @@ import (
 	"github.com/cocoledger/coco/core/consensus"
 )
 
-// A fault-injection build: COCO_BYZANTINE=garbage|equivocate makes this node
+// A fault-injection build: COCO_BYZANTINE=garbage|equivocate|censor makes this node
 // misbehave on the bus. Release builds do not contain this file.
 func init() {
 	faultInjection = func(log *slog.Logger) (func(consensus.Transport, ed25519.PrivateKey, uint64, []uint64) (consensus.Transport, error), error) {

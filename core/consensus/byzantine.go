@@ -22,17 +22,23 @@ const (
 	// ByzantineEquivocate makes the node, when leader, send one follower a
 	// different (validly signed) proposal than the others.
 	ByzantineEquivocate = "equivocate"
+	// ByzantineCensor makes the node ignore every batch that one member
+	// (the victim) originated, however it arrives, while it goes on
+	// proposing everyone else's: as leader, it censors the victim.
+	ByzantineCensor = "censor"
 )
 
 // NewByzantineTransport wraps t so that this node misbehaves as mode says.
 func NewByzantineTransport(t Transport, mode string, key ed25519.PrivateKey, self uint64, peers []uint64) (Transport, error) {
-	if mode != ByzantineGarbage && mode != ByzantineEquivocate {
-		return nil, fmt.Errorf("byzantine mode %q: want %s or %s", mode, ByzantineGarbage, ByzantineEquivocate)
+	switch mode {
+	case ByzantineGarbage, ByzantineEquivocate, ByzantineCensor:
+	default:
+		return nil, fmt.Errorf("byzantine mode %q: want %s, %s or %s", mode, ByzantineGarbage, ByzantineEquivocate, ByzantineCensor)
 	}
 	b := &byzantine{Transport: t, mode: mode, key: key, self: self, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), self))}
 	for _, p := range peers {
 		if p != self {
-			b.victim = p // the highest other id gets the equivocated proposal
+			b.victim = p // the highest other id is equivocated to or censored
 		}
 	}
 	return b, nil
@@ -48,8 +54,26 @@ type byzantine struct {
 	rng    *rand.Rand
 }
 
+// Listen drops, in censor mode, the victim's batches before this node
+// sees them.
+func (b *byzantine) Listen(self uint64, onMessage func([]byte), onRequest func([]byte) []byte) (func(), error) {
+	if b.mode != ByzantineCensor {
+		return b.Transport.Listen(self, onMessage, onRequest)
+	}
+	return b.Transport.Listen(self, func(data []byte) {
+		if env, err := bridge.Decode(data); err == nil && env.Kind == kindRequest {
+			if sb, err := types.DecodeSealedBatch(env.Payload); err == nil && sb.Origin == b.victim {
+				return
+			}
+		}
+		onMessage(data)
+	}, onRequest)
+}
+
 func (b *byzantine) Send(to uint64, data []byte) {
 	switch b.mode {
+	case ByzantineCensor:
+		b.Transport.Send(to, data)
 	case ByzantineGarbage:
 		b.mu.Lock()
 		garbage := make([]byte, 64+b.rng.IntN(512))

@@ -28,7 +28,15 @@ var droppedMessages = prometheus.NewCounter(prometheus.CounterOpts{
 	Help: "Bus messages rejected: malformed, misaddressed, from unknown nodes or badly signed.",
 })
 
-func init() { prometheus.MustRegister(droppedMessages) }
+// spreadBatches counts this node's batches sent to every member because the
+// leader had not ordered them in time: a leader that censors, or one so
+// overloaded that complaints are near.
+var spreadBatches = prometheus.NewCounter(prometheus.CounterOpts{
+	Namespace: "coco", Subsystem: "consensus", Name: "spread_batches_total",
+	Help: "Own batches sent to every member after waiting ComplainTimeout/2 for the leader to order them.",
+})
+
+func init() { prometheus.MustRegister(droppedMessages, spreadBatches) }
 
 // Sentinel errors of proposal verification.
 var (
@@ -375,21 +383,26 @@ func (c *Consensus) Submit(_ context.Context, sb *types.SealedBatch) error {
 	return nil
 }
 
-// ownBatch is a batch this node submitted and has not seen ordered yet.
+// ownBatch is a batch this node submitted and has not seen ordered yet:
+// when it was created, last sent to the leader and last sent to every
+// member (resendUnordered).
 type ownBatch struct {
-	req           []byte
-	created, sent time.Time
+	req                   []byte
+	created, sent, spread time.Time
 }
 
 // unorderedTTL is how long a node keeps resending one of its batches:
 // SmartBFT drops a request from its pool after three minutes.
 const unorderedTTL = 3 * time.Minute
 
-// resendUnordered sends this node's batches that are still not ordered to
-// the current leader again. The bus may lose the first copy, and SmartBFT
-// forwards a request only once: if that is lost too, one node's complaint
-// is not enough for a view change, and the batch would sit in its pool
-// until SmartBFT drops it.
+// resendUnordered sends this node's batches that are still not ordered
+// again. The bus may lose a copy and SmartBFT forwards a request only once,
+// so a batch goes to the leader again every ComplainTimeout/4. One still
+// not ordered after ComplainTimeout/2 also goes to every other member
+// (again every ComplainTimeout while it waits): the leader may be leaving
+// it out, and this node's complaint alone, one where f+1 are needed, would
+// not replace the leader. Members take it into their own pools
+// (handleRequests), so their forward and complaint timers run on it too.
 func (c *Consensus) resendUnordered(stop <-chan struct{}) {
 	ticker := time.NewTicker(c.cfg.ComplainTimeout / 4)
 	defer ticker.Stop()
@@ -403,21 +416,39 @@ func (c *Consensus) resendUnordered(stop <-chan struct{}) {
 		if leader == 0 || leader == c.opts.Self {
 			continue
 		}
-		var due [][]byte
+		var toLeader, toAll [][]byte
+		now := time.Now()
 		c.mu.Lock()
 		for id, b := range c.unordered {
-			if time.Since(b.created) > unorderedTTL {
+			age := now.Sub(b.created)
+			switch {
+			case age > unorderedTTL:
 				delete(c.unordered, id)
-				continue
-			}
-			if time.Since(b.sent) >= c.cfg.ComplainTimeout/4 {
-				due = append(due, b.req)
-				b.sent = time.Now()
+			case age >= c.cfg.ComplainTimeout/2 && now.Sub(b.spread) >= c.cfg.ComplainTimeout:
+				toAll = append(toAll, b.req)
+				b.sent, b.spread = now, now
+			case now.Sub(b.sent) >= c.cfg.ComplainTimeout/4:
+				toLeader = append(toLeader, b.req)
+				b.sent = now
 			}
 		}
 		c.mu.Unlock()
-		for _, req := range due {
+		for _, req := range toLeader {
 			c.send(leader, kindRequest, req)
+		}
+		if len(toAll) == 0 {
+			continue
+		}
+		c.log.Warn("batches not ordered in time: sending them to every member, which complain about the leader if it keeps them out",
+			"batches", len(toAll), "leader", leader, "waited", c.cfg.ComplainTimeout/2)
+		spreadBatches.Add(float64(len(toAll)))
+		for _, to := range c.members().ids {
+			if to == c.opts.Self {
+				continue
+			}
+			for _, req := range toAll {
+				c.send(to, kindRequest, req)
+			}
 		}
 	}
 }

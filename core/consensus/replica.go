@@ -8,6 +8,7 @@ import (
 	"github.com/cocoledger/coco/bridge"
 	"github.com/cocoledger/coco/core/batch"
 	"github.com/cocoledger/coco/core/types"
+	smartbft "github.com/hyperledger-labs/SmartBFT/pkg/consensus"
 	bft "github.com/hyperledger-labs/SmartBFT/pkg/types"
 	protos "github.com/hyperledger-labs/SmartBFT/smartbftprotos"
 	"google.golang.org/protobuf/proto"
@@ -487,10 +488,40 @@ func (c *Consensus) handleRequests(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case f := <-c.requests:
-			if r := c.replica(); r != nil {
+			r := c.replica()
+			switch {
+			case r == nil:
+			case r.GetLeaderID() == c.opts.Self:
 				r.HandleRequest(f.from, f.req)
+			default:
+				c.adopt(r, f)
 			}
 		}
+	}
+}
+
+// adopt takes another member's batch into this follower's pool, where
+// SmartBFT forwards it to the leader and complains if the leader still
+// leaves it out. Batches reach followers when their origin spreads them
+// (resendUnordered), or when they were sent to a leader that has just
+// been replaced.
+func (c *Consensus) adopt(r *smartbft.Consensus, f forwarded) {
+	sb, err := types.DecodeSealedBatch(f.req)
+	if err != nil {
+		c.dropped("dropping forwarded batch", fmt.Errorf("from node %d: %w", f.from, err))
+		return
+	}
+	if c.wasOrdered(requestID(sb.Origin, sb.Seq)) {
+		return
+	}
+	if _, err := c.VerifyRequest(f.req); err != nil {
+		c.dropped("dropping forwarded batch", fmt.Errorf("from node %d: %w", f.from, err))
+		return
+	}
+	// Already pooled or already delivered: SmartBFT refuses it, nothing
+	// to do.
+	if err := r.SubmitRequest(f.req); err != nil {
+		c.log.Debug("forwarded batch not pooled", "origin", sb.Origin, "seq", sb.Seq, "err", err)
 	}
 }
 

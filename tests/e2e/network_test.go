@@ -449,6 +449,52 @@ func subjectKind(s string) string {
 // garbage and envelopes forged in other nodes' names to everything it
 // sends. Transactions sent to the honest nodes are committed, and every
 // node holds one and the same chain.
+// A leader that leaves out every batch of one member, while it goes on
+// proposing the others' and sending heartbeats, is replaced: the victim
+// spreads its waiting batch to every member, their complaints reach f+1,
+// a view change follows and the next leader orders the batch.
+func TestNetworkCensoringLeaderReplaced(t *testing.T) {
+	// A shorter complaint timeout than the default (10 s) keeps the test
+	// short; the mechanism is the same.
+	t.Setenv("COCO_NODE_CONSENSUS_COMPLAIN_TIMEOUT", "2s")
+	nw := newNetwork(t, 4, "bft", "censor") // node 0 leads view 0 and censors the highest id, node 3
+	leader, victim := nw.nodes[0], nw.nodes[3]
+	if nw.leader() != leader {
+		t.Fatalf("node %d leads, want node 0", nw.leader().i)
+	}
+	viewBefore := victim.mustStatus().View
+
+	// The censor still orders everyone else's transactions.
+	tx := signTransfer(devKeys[2], 0, sink, big.NewInt(1), nil)
+	nw.nodes[1].send(tx)
+	nw.nodes[1].mustReceipt(tx.Hash())
+
+	censored := signTransfer(devKeys[3], 0, sink, big.NewInt(1), nil)
+	sentAt := time.Now()
+	victim.send(censored)
+	r := victim.receiptWithin(censored.Hash(), 60*time.Second)
+	if r == nil {
+		t.Fatalf("the censored transaction was not committed within 60 s; leader %d, view %d", nw.leader().i, victim.mustStatus().View)
+	}
+	nw.ack(r)
+	took := time.Since(sentAt)
+	st := victim.mustStatus()
+	if st.View <= viewBefore {
+		t.Fatalf("committed in view %d, the censor's view: the censor did not censor", st.View)
+	}
+	if nw.leader() == leader {
+		t.Fatalf("the censoring node %d still leads", leader.i)
+	}
+	t.Logf("censored transaction committed %v after it was sent, in view %d (leader node %d)", took.Round(time.Millisecond), st.View, nw.leader().i)
+
+	// The network goes on under the new leader, the censor included as a follower.
+	tx = signTransfer(devKeys[2], 1, sink, big.NewInt(1), nil)
+	victim.send(tx)
+	victim.mustReceipt(tx.Hash())
+	nw.assertSameChain(30 * time.Second)
+	nw.stopAll()
+}
+
 func TestNetworkByzantineNodesDoNotBreakConsistency(t *testing.T) {
 	nw := newNetwork(t, 4, "bft", "equivocate", "", "", "garbage")
 	honest := []*netNode{nw.nodes[1], nw.nodes[2]}
