@@ -68,7 +68,10 @@ type Chain interface {
 }
 
 // Config tunes SmartBFT. Durations follow DESIGN.md's measurements: tighter
-// than SmartBFT's defaults so a stalled leader is replaced in seconds.
+// than SmartBFT's defaults so a stalled leader is replaced in seconds (by
+// the heartbeat timeout). The complaint timeout is looser (decision 0010):
+// it must outlast the queueing of an overloaded network, or overload is
+// taken for censorship.
 type Config struct {
 	Network         string `mapstructure:"network"`
 	BatchesPerBlock uint64 `mapstructure:"batches_per_block"`
@@ -95,7 +98,7 @@ func DefaultConfig() Config {
 		RequestPoolSize:   4096,
 		RequestMaxBytes:   3 << 20,
 		HeartbeatTimeout:  time.Second,
-		ComplainTimeout:   2 * time.Second,
+		ComplainTimeout:   10 * time.Second,
 		ViewChangeTimeout: 4 * time.Second,
 	}
 }
