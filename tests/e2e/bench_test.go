@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/cocoledger/coco/testnet/loadgen"
 )
@@ -12,11 +13,11 @@ import (
 // The load generator against a dev node, as `make bench` runs it: it funds
 // its senders, sends at a fixed rate, sees what it sent commit, checks a
 // sample of receipts and reports the node's CPU per transaction, read from
-// the node's /metrics.
+// the node's /metrics, and each second of the window.
 func TestBenchEthReportsCommitsAndCPU(t *testing.T) {
 	n := startDev(t, t.TempDir())
 	cmd := exec.Command(cocoBin, "bench", "eth", "--rpc", n.URL, "--rate", "200",
-		"--warmup", "1s", "--duration", "3s", "--accounts", "20", "--json")
+		"--warmup", "1s", "--duration", "3s", "--interval", "1s", "--accounts", "20", "--json")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -38,6 +39,13 @@ func TestBenchEthReportsCommitsAndCPU(t *testing.T) {
 	}
 	if c := r.CPU; c == nil || c.Nodes != 1 || c.Asked != 1 || c.NodeCores <= 0 || c.PerTx <= 0 {
 		t.Errorf("cpu %+v, want the node's CPU per transaction", c)
+	}
+	sent := 0
+	for _, iv := range r.Intervals {
+		sent += iv.Sent
+	}
+	if len(r.Intervals) != 3 || sent != r.Sent || r.Intervals[2].Start != 2*time.Second {
+		t.Errorf("%d intervals sending %d of %d transactions, want 3 one-second slices of the window", len(r.Intervals), sent, r.Sent)
 	}
 	if t.Failed() {
 		t.Logf("report: %s\nlog:\n%s", out, stderr.String())
