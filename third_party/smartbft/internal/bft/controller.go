@@ -141,7 +141,24 @@ type Controller struct {
 
 	StartedWG *sync.WaitGroup
 	syncLock  sync.Mutex
+
+	// early holds consensus messages of a later view that arrive while a
+	// view change is under way (coco patch): the new leader sends its first
+	// pre-prepare right after its new-view message, and a follower still
+	// finishing the view change would drop it, leaving the new view stuck
+	// with too few prepares until a complaint.
+	earlyLock sync.Mutex
+	early     []earlyMsg
 }
+
+// earlyMsg is a consensus message kept for a view not started yet.
+type earlyMsg struct {
+	sender uint64
+	m      *protos.Message
+}
+
+// maxEarly bounds the messages kept for a view not started yet.
+const maxEarly = 256
 
 func (c *Controller) blacklist() []uint64 {
 	prop, _ := c.Checkpoint.Get()
@@ -333,10 +350,7 @@ func (c *Controller) ProcessMessages(sender uint64, m *protos.Message) {
 	c.Logger.Debugf("%d got message from %d: %s", c.ID, sender, MsgToString(m))
 	switch m.GetContent().(type) {
 	case *protos.Message_PrePrepare, *protos.Message_Prepare, *protos.Message_Commit:
-		c.currViewLock.RLock()
-		view := c.currView
-		c.currViewLock.RUnlock()
-		view.HandleMessage(sender, m)
+		c.handleViewMessage(sender, m)
 		c.ViewChanger.HandleViewMessage(sender, m)
 		if sender == c.leaderID() {
 			c.LeaderMonitor.InjectArtificialHeartbeat(sender, c.convertViewMessageToHeartbeat(m))
@@ -383,13 +397,58 @@ func (c *Controller) convertViewMessageToHeartbeat(m *protos.Message) *protos.Me
 	}
 }
 
+// handleViewMessage hands a consensus message to the current view, or
+// holds it if it belongs to a later view while the current one has stopped
+// (a view change under way; see early). earlyLock orders the decision to
+// hold against startView, so a held message is never left behind by a view
+// that started meanwhile.
+func (c *Controller) handleViewMessage(sender uint64, m *protos.Message) {
+	c.earlyLock.Lock()
+	c.currViewLock.RLock()
+	view, number := c.currView, c.currViewNumber
+	c.currViewLock.RUnlock()
+	if viewNumber(m) <= number || !view.Stopped() {
+		c.earlyLock.Unlock()
+		view.HandleMessage(sender, m)
+		return
+	}
+	defer c.earlyLock.Unlock()
+	if len(c.early) >= maxEarly {
+		c.Logger.Debugf("Dropping message from %d of view %d: %d early messages held already", sender, viewNumber(m), maxEarly)
+		return
+	}
+	c.Logger.Debugf("Holding message from %d of view %d until that view starts", sender, viewNumber(m))
+	c.early = append(c.early, earlyMsg{sender: sender, m: m})
+}
+
 func (c *Controller) startView(proposalSequence uint64) {
 	view, initPhase := c.ProposerBuilder.NewProposer(c.leaderID(), proposalSequence, c.currViewNumber, c.currDecisionsInView, c.quorum)
 
+	c.earlyLock.Lock()
 	c.currViewLock.Lock()
 	c.currView = view
 	c.currView.Start()
+	number := c.currViewNumber
 	c.currViewLock.Unlock()
+	// The messages held for this view are handed to it (outside the lock:
+	// the view's queue may be full; it counts votes in any order), older
+	// ones are dropped, later ones kept.
+	var now []earlyMsg
+	later := c.early[:0]
+	for _, e := range c.early {
+		switch v := viewNumber(e.m); {
+		case v == number:
+			now = append(now, e)
+		case v > number:
+			later = append(later, e)
+		}
+	}
+	c.early = later
+	c.earlyLock.Unlock()
+	for _, e := range now {
+		c.Logger.Debugf("Handing a message from %d held during the view change to view %d", e.sender, number)
+		view.HandleMessage(e.sender, e.m)
+	}
 
 	role := Follower
 	leader, _ := c.iAmTheLeader()

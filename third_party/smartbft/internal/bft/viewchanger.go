@@ -107,6 +107,12 @@ type ViewChanger struct {
 	startChangeChan           chan *change
 	informChan                chan uint64
 	committedDuringViewChange *protos.ViewMetadata
+	// earlyViewData holds, by sender, view data for a view this node has
+	// not moved to yet (coco patch): a node that reached the view-change
+	// quorum first sends its view data to the next leader, which may still
+	// be short of that quorum itself and would drop it, leaving the view
+	// change to time out.
+	earlyViewData map[uint64]*protos.Message
 
 	stopOnce sync.Once
 	stopChan chan struct{}
@@ -303,6 +309,14 @@ func (v *ViewChanger) processMsg(sender uint64, m *protos.Message) {
 	// viewData message
 	if vd := m.GetViewData(); vd != nil {
 		v.Logger.Debugf("Node %d is processing a view data message %s from %d", v.SelfID, MsgToString(m), sender)
+		if next, ok := viewDataNextView(vd); ok && next > v.currView {
+			v.Logger.Debugf("Node %d holds view data for view %d from %d until it moves to that view (now %d)", v.SelfID, next, sender, v.currView)
+			if v.earlyViewData == nil {
+				v.earlyViewData = map[uint64]*protos.Message{}
+			}
+			v.earlyViewData[sender] = m
+			return
+		}
 		if !v.validateViewDataMsg(vd, sender) {
 			return
 		}
@@ -428,6 +442,35 @@ func (v *ViewChanger) processViewChangeMsg(restore bool) {
 		v.Comm.SendConsensus(leader, msg)
 	}
 	v.Logger.Debugf("Node %d sent view data msg, with next view %d, to the new leader %d", v.SelfID, v.currView, leader)
+	v.replayViewData()
+}
+
+// viewDataNextView is the view a view data message is for.
+func viewDataNextView(svd *protos.SignedViewData) (uint64, bool) {
+	vd := &protos.ViewData{}
+	if err := proto.Unmarshal(svd.RawViewData, vd); err != nil {
+		return 0, false
+	}
+	return vd.NextView, true
+}
+
+// replayViewData processes the view data held for the view this node has
+// just moved to, and forgets what was held for views before it.
+func (v *ViewChanger) replayViewData() {
+	for sender, m := range v.earlyViewData {
+		next, _ := viewDataNextView(m.GetViewData())
+		switch {
+		case next > v.currView:
+			continue
+		case next == v.currView:
+			v.Logger.Debugf("Node %d processes the view data for view %d that %d sent early", v.SelfID, next, sender)
+			if v.validateViewDataMsg(m.GetViewData(), sender) {
+				v.viewDataMsgs.registerVote(sender, m)
+				v.processViewDataMsg()
+			}
+		}
+		delete(v.earlyViewData, sender)
+	}
 }
 
 func (v *ViewChanger) prepareViewDataMsg() *protos.Message {
