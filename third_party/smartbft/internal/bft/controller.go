@@ -157,8 +157,13 @@ type earlyMsg struct {
 	m      *protos.Message
 }
 
-// maxEarly bounds the messages kept for a view not started yet.
-const maxEarly = 256
+// maxEarly bounds the messages kept for views not started yet, and
+// maxEarlyPerSender those from one node, so that one node sending messages
+// for far-off views cannot crowd out the others'.
+const (
+	maxEarly          = 256
+	maxEarlyPerSender = 64
+)
 
 func (c *Controller) blacklist() []uint64 {
 	prop, _ := c.Checkpoint.Get()
@@ -399,7 +404,8 @@ func (c *Controller) convertViewMessageToHeartbeat(m *protos.Message) *protos.Me
 
 // handleViewMessage hands a consensus message to the current view, or
 // holds it if it belongs to a later view while the current one has stopped
-// (a view change under way; see early). earlyLock orders the decision to
+// or the view changer is moving to that view (a view change under way,
+// the current view not aborted yet; see early). earlyLock orders the decision to
 // hold against startView, so a held message is never left behind by a view
 // that started meanwhile.
 func (c *Controller) handleViewMessage(sender uint64, m *protos.Message) {
@@ -407,14 +413,20 @@ func (c *Controller) handleViewMessage(sender uint64, m *protos.Message) {
 	c.currViewLock.RLock()
 	view, number := c.currView, c.currViewNumber
 	c.currViewLock.RUnlock()
-	if viewNumber(m) <= number || !view.Stopped() {
+	if next := viewNumber(m); next <= number || (!view.Stopped() && next > c.ViewChanger.changingTo.Load()) {
 		c.earlyLock.Unlock()
 		view.HandleMessage(sender, m)
 		return
 	}
 	defer c.earlyLock.Unlock()
-	if len(c.early) >= maxEarly {
-		c.Logger.Debugf("Dropping message from %d of view %d: %d early messages held already", sender, viewNumber(m), maxEarly)
+	fromSender := 0
+	for _, e := range c.early {
+		if e.sender == sender {
+			fromSender++
+		}
+	}
+	if len(c.early) >= maxEarly || fromSender >= maxEarlyPerSender {
+		c.Logger.Debugf("Dropping message from %d of view %d: %d early messages held already, %d from it", sender, viewNumber(m), len(c.early), fromSender)
 		return
 	}
 	c.Logger.Debugf("Holding message from %d of view %d until that view starts", sender, viewNumber(m))

@@ -113,6 +113,10 @@ type ViewChanger struct {
 	// be short of that quorum itself and would drop it, leaving the view
 	// change to time out.
 	earlyViewData map[uint64]*protos.Message
+	// changingTo mirrors nextView for the controller's goroutine (coco
+	// patch): a message of that view that arrives before the controller has
+	// aborted the current one is held, not handed to the old view.
+	changingTo atomic.Uint64
 
 	stopOnce sync.Once
 	stopChan chan struct{}
@@ -145,6 +149,7 @@ func (v *ViewChanger) Start(startViewNumber uint64) {
 	v.currView = startViewNumber
 	v.realView = v.currView
 	v.nextView = v.currView
+	v.changingTo.Store(v.nextView)
 	v.MetricsViewChange.CurrentView.Set(float64(v.currView))
 	v.MetricsViewChange.RealView.Set(float64(v.realView))
 	v.MetricsViewChange.NextView.Set(float64(v.nextView))
@@ -355,6 +360,7 @@ func (v *ViewChanger) informNewView(view uint64) {
 	v.currView = view
 	v.realView = v.currView
 	v.nextView = v.currView
+	v.changingTo.Store(v.nextView)
 	v.MetricsViewChange.CurrentView.Set(float64(v.currView))
 	v.MetricsViewChange.RealView.Set(float64(v.realView))
 	v.MetricsViewChange.NextView.Set(float64(v.nextView))
@@ -386,6 +392,7 @@ func (v *ViewChanger) startViewChange(change *change) {
 		return
 	}
 	v.nextView = v.currView + 1
+	v.changingTo.Store(v.nextView)
 	v.MetricsViewChange.NextView.Set(float64(v.nextView))
 	v.RequestsTimer.StopTimers()
 	msg := &protos.Message{
