@@ -113,7 +113,7 @@ func summarize(r *Report, out []outcome, blocks []blockSeen, w window) {
 		r.Sent++
 		switch {
 		case o.commitAt != 0:
-			lat = append(lat, time.Duration(max(0, o.commitAt-o.sentAt)))
+			lat = append(lat, o.latency())
 		case !o.failed:
 			r.Uncommitted++
 		}
@@ -152,7 +152,7 @@ func intervals(out []outcome, w window, every time.Duration) []Interval {
 		if i := slot(o.sentAt); i >= 0 {
 			iv[i].Sent++
 			if o.commitAt != 0 {
-				lat[i] = append(lat[i], time.Duration(max(0, o.commitAt-o.sentAt)))
+				lat[i] = append(lat[i], o.latency())
 			}
 		}
 	}

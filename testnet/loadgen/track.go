@@ -108,6 +108,9 @@ type outcome struct {
 	failed   bool
 }
 
+// latency is submit to commit; call it for a committed transaction.
+func (o outcome) latency() time.Duration { return time.Duration(max(0, o.commitAt-o.sentAt)) }
+
 // outcomes snapshots every transaction; call it once sending has stopped.
 func (t *tracker) outcomes() []outcome {
 	out := make([]outcome, len(t.sentAt))
