@@ -112,6 +112,18 @@ func TestFourNodesOrderTheSameBlocks(t *testing.T) {
 	if head := tn.nodes[2].Head(); len(head.Signatures) < 3 {
 		t.Fatalf("block %d decided with %d signatures, quorum is 3", head.Header.Number, len(head.Signatures))
 	}
+	// Each node flushes its memtable in a turn of its own.
+	seen := map[int]int{}
+	for i := range 4 {
+		turn, turns := tn.nodes[i].State().FlushTurn()
+		if turns != 4 {
+			t.Errorf("node %d: %d flush turns, want 4", i, turns)
+		}
+		if j, dup := seen[turn]; dup {
+			t.Errorf("nodes %d and %d share flush turn %d", j, i, turn)
+		}
+		seen[turn] = i
+	}
 }
 
 func TestStoppedNodeCatchesUpThroughSync(t *testing.T) {

@@ -99,6 +99,8 @@ type Node struct {
 	issued    atomic.Uint64 // rotation generation this node has answered
 	// batchLimits are the governance batch limits last applied.
 	batchLimits atomic.Pointer[[2]int]
+	// turnVersion is the membership version the flush turn was set for.
+	turnVersion atomic.Pointer[uint64]
 	started     atomic.Bool // Start has set up the batcher and consensus
 	stopJoins   func()
 
@@ -272,6 +274,7 @@ func (n *Node) Start(bus *nats.Conn) error {
 	// and consensus.
 	n.started.Store(true)
 	n.applyBatchLimits()
+	n.applyFlushTurn()
 	return nil
 }
 

@@ -84,6 +84,7 @@ func (n *Node) afterCommit() {
 		return // a recovery block written during Start; the next commit catches up
 	}
 	n.applyBatchLimits()
+	n.applyFlushTurn()
 	if gen := n.gov.PendingRotation(); gen != 0 && n.issued.Load() != gen {
 		n.issued.Store(gen)
 		go n.issueSecret(gen)

@@ -64,6 +64,10 @@ type DB struct {
 	log    *slog.Logger
 	closed atomic.Bool
 
+	turn      atomic.Pointer[flushTurn]
+	closing   chan struct{} // closed by Close: stops takeTurns
+	turnsDone chan struct{} // closed when takeTurns has returned
+
 	mu         sync.Mutex
 	namespaces map[string]*Store
 }
@@ -92,11 +96,14 @@ func Open(dir string, opts Options) (*DB, error) {
 		key:        bytes.Clone(opts.Key),
 		log:        logger,
 		namespaces: make(map[string]*Store),
+		closing:    make(chan struct{}),
+		turnsDone:  make(chan struct{}),
 	}
 	if err := db.checkKey(); err != nil {
 		_ = pdb.Close()
 		return nil, err
 	}
+	go db.takeTurns()
 	return db, nil
 }
 
@@ -120,6 +127,16 @@ func pebbleOptions(cacheSize int64, logger *slog.Logger) *pebble.Options {
 				logger.Warn("pebble write stall", "reason", info.Reason)
 			},
 			WriteStallEnd: func() { logger.Info("pebble write stall ended") },
+			// Flushes and compactions take CPU and disk from consensus and
+			// execution; these lines tie a slow block to one.
+			FlushEnd: func(info pebble.FlushInfo) {
+				logger.Debug("pebble flush", "memtables", info.Input, "bytes", info.InputBytes,
+					"took", info.TotalDuration, "err", info.Err)
+			},
+			CompactionEnd: func(info pebble.CompactionInfo) {
+				logger.Debug("pebble compaction", "reason", info.Reason, "to_level", info.Output.Level,
+					"tables", len(info.Output.Tables), "took", info.TotalDuration, "err", info.Err)
+			},
 		},
 	}
 	// Most reads are point lookups of keys that may be absent (trie nodes,
@@ -164,6 +181,8 @@ func (db *DB) Close() error {
 		return ErrClosed
 	}
 	clear(db.key)
+	close(db.closing)
+	<-db.turnsDone
 	if err := db.pdb.Close(); err != nil {
 		return fmt.Errorf("state: close: %w", err)
 	}
