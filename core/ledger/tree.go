@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -268,6 +269,8 @@ type stagedNode struct {
 
 // Append adds leaves (their data: transaction hashes).
 func (s *Stage) Append(leaves ...types.Hash) {
+	// Each leaf adds itself and, on average, one interior node.
+	s.nodes = slices.Grow(s.nodes, 2*len(leaves)+64)
 	for _, leaf := range leaves {
 		h := LeafHash(leaf[:])
 		idx := s.size
