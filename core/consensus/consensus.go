@@ -159,7 +159,8 @@ type Consensus struct {
 	// proposed under (the set's version before the block): the head's
 	// decision must carry it, or SmartBFT's view change finds it unequal
 	// to the one other nodes delivered. Zero: not known (the head was
-	// loaded at start), the current version is used.
+	// loaded at start and did not change the set), the current version
+	// is used.
 	headVersion   atomic.Uint64
 	bftMu         sync.Mutex
 	bft           *smartbft.Consensus // nil while not a member
@@ -229,6 +230,9 @@ func Start(cfg Config, opts Options) (*Consensus, error) {
 
 	head := opts.Chain.Head()
 	if err := c.rememberOrdered(head.Header.Number); err != nil {
+		return nil, err
+	}
+	if err := c.restoreHead(head.Header.Number); err != nil {
 		return nil, err
 	}
 	schedTicker := time.NewTicker(100 * time.Millisecond)
@@ -473,8 +477,9 @@ func (c *Consensus) View() uint64 {
 }
 
 // proposalOf is a committed block as a SmartBFT decision. Blocks do not
-// record the verification sequence they were decided under; the current
-// one is what SmartBFT compares with (a difference only skips checking the
+// record the verification sequence they were decided under: the head's is
+// headVersion (see headversion.go); for older blocks the current one is
+// what SmartBFT compares with (a difference only skips checking the
 // previous commit signatures, right after a membership change).
 func (c *Consensus) proposalOf(b *types.Block) bft.Proposal {
 	if b.Header.Number == 0 {

@@ -6,7 +6,8 @@
 // reconfigured, a node outside the set follows the chain until it is in),
 // and delivers decided blocks to the node.
 //
-// It owns the SmartBFT instance and its WAL. It must not execute
+// It owns the SmartBFT instance, its WAL (DataDir/wal) and
+// DataDir/head-version.json (see headversion.go). It must not execute
 // transactions or write the ledger itself: it hands decided blocks to the
 // Chain it was given, and it never sees a transaction in plaintext outside
 // the enclave's memory.

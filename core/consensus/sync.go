@@ -304,8 +304,8 @@ func (c *Consensus) commitSynced(b *types.Block) error {
 	for i := range op.sealed {
 		c.forgetRequest(bft.RequestInfo{ClientID: op.sealed[i].ClientID(), ID: op.sealed[i].ID()})
 	}
-	c.headVersion.Store(c.members().version + 1)
-	c.refreshMembers()
+	version := c.members().version
+	c.noteHead(b.Header.Number, version, c.refreshMembers())
 	return nil
 }
 

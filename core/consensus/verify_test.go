@@ -347,18 +347,21 @@ func TestRetiredNodeMaySyncBlocksOnly(t *testing.T) {
 	}
 }
 
-// versionedChain changes the consensus set's version with every block, as
-// a block trusting or retiring a node does.
+// versionedChain changes the consensus set's version with every block
+// (unless frozen), as a block trusting or retiring a node does.
 type versionedChain struct {
 	*memChain
 	peers   []Peer
 	version uint64
+	frozen  bool // blocks leave the set alone
 }
 
 func (v *versionedChain) Peers() []Peer             { return v.peers }
 func (v *versionedChain) MembershipVersion() uint64 { return v.version }
 func (v *versionedChain) Commit(b *types.Block, batches []*types.Batch, leaves []types.Hash) error {
-	v.version++
+	if !v.frozen {
+		v.version++
+	}
 	return v.memChain.Commit(b, batches, leaves)
 }
 
@@ -379,6 +382,43 @@ func TestHeadDecisionKeepsItsVerificationSequence(t *testing.T) {
 	}
 	if got := f.c.proposalOf(chain.Head()); !proto.Equal(toProto(got), toProto(p)) {
 		t.Fatalf("head decision has verification sequence %d, decided with %d", got.VerificationSequence, p.VerificationSequence)
+	}
+}
+
+// After a restart the head's verification sequence comes from the record
+// written when the block changed the set; without it the head would carry
+// the set's new version.
+func TestHeadDecisionKeepsItsVerificationSequenceAcrossRestart(t *testing.T) {
+	f := newFixture(t)
+	f.c.opts.DataDir = t.TempDir()
+	chain := &versionedChain{memChain: f.chain, peers: []Peer{
+		{ID: 1, Key: f.key.Public().(ed25519.PublicKey)}, {ID: 2, Key: f.other.Public().(ed25519.PublicKey)}}}
+	f.c.opts.Chain = chain
+	p := f.c.AssembleProposal(metadata(1), [][]byte{f.request(t, 1, 1, "a")})
+	sig := f.c.SignProposal(p, nil)
+	f.c.Deliver(p, []bft.Signature{*sig})
+
+	restart := func() *Consensus {
+		c := &Consensus{opts: f.c.opts, log: f.c.log}
+		c.set.Store(newMembers(chain.Peers(), chain.MembershipVersion()))
+		if err := c.restoreHead(chain.Head().Header.Number); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if got := restart().proposalOf(chain.Head()); !proto.Equal(toProto(got), toProto(p)) {
+		t.Fatalf("after a restart the head decision has verification sequence %d, decided with %d", got.VerificationSequence, p.VerificationSequence)
+	}
+
+	// A later block that leaves the set alone: the record is not its, and
+	// the current version is the one it was decided under.
+	chain.frozen = true
+	f.now = f.now.Add(time.Second)
+	p2 := f.c.AssembleProposal(metadata(2), [][]byte{f.request(t, 1, 2, "b")})
+	sig2 := f.c.SignProposal(p2, nil)
+	f.c.Deliver(p2, []bft.Signature{*sig2})
+	if got := restart().proposalOf(chain.Head()); !proto.Equal(toProto(got), toProto(p2)) {
+		t.Fatalf("after a restart the second head decision has verification sequence %d, decided with %d", got.VerificationSequence, p2.VerificationSequence)
 	}
 }
 

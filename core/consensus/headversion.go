@@ -1,0 +1,91 @@
+package consensus
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// A block that changes the consensus set is decided under the set's former
+// version, and SmartBFT's view change compares the head decision of every
+// node, verification sequence included. Blocks do not record that version
+// and governance only knows the current one, so after a restart a node
+// whose head changed the set would present it with the new version and
+// disagree with the nodes that delivered it. The version is therefore kept
+// in a small file when such a block is committed, and read back at start.
+const headVersionFile = "head-version.json"
+
+type headVersionRecord struct {
+	Block   uint64 `json:"block"`
+	Version uint64 `json:"version"`
+}
+
+// noteHead records that the head block, number, was decided under the
+// set's version; changed says that the block changed the set, so the
+// version must outlive a restart.
+func (c *Consensus) noteHead(number, version uint64, changed bool) {
+	c.headVersion.Store(version + 1)
+	if !changed || c.opts.DataDir == "" {
+		return
+	}
+	if err := writeHeadVersion(c.opts.DataDir, headVersionRecord{Block: number, Version: version}); err != nil {
+		// Not fatal: the version is only needed if this node restarts with
+		// this block as its head and a view change follows at once.
+		c.log.Warn("cannot record the verification sequence of a block that changed the consensus set", "block", number, "err", err)
+	}
+}
+
+// restoreHead sets headVersion from the record, if it is the head's.
+func (c *Consensus) restoreHead(head uint64) error {
+	data, err := os.ReadFile(filepath.Join(c.opts.DataDir, headVersionFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("consensus: read %s: %w", headVersionFile, err)
+	}
+	var r headVersionRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("consensus: %s: %w", headVersionFile, err)
+	}
+	if r.Block == head {
+		c.headVersion.Store(r.Version + 1)
+	}
+	return nil
+}
+
+// writeHeadVersion replaces the record atomically and durably.
+func writeHeadVersion(dir string, r headVersionRecord) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, headVersionFile+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, headVersionFile)); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
