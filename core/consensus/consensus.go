@@ -36,7 +36,15 @@ var spreadBatches = prometheus.NewCounter(prometheus.CounterOpts{
 	Help: "Own batches sent to every member after waiting ComplainTimeout/2 for the leader to order them.",
 })
 
-func init() { prometheus.MustRegister(droppedMessages, spreadBatches) }
+// syncedBlocks counts blocks learned by sync instead of by taking part in
+// deciding them: a node down or cut off catching up, or, when it keeps
+// growing on a running node, a follower that cannot keep up.
+var syncedBlocks = prometheus.NewCounter(prometheus.CounterOpts{
+	Namespace: "coco", Subsystem: "consensus", Name: "synced_blocks_total",
+	Help: "Blocks fetched from peers and committed by sync rather than decided with them.",
+})
+
+func init() { prometheus.MustRegister(droppedMessages, spreadBatches, syncedBlocks) }
 
 // Sentinel errors of proposal verification.
 var (
@@ -162,6 +170,7 @@ type Consensus struct {
 	// loaded at start and did not change the set), the current version
 	// is used.
 	headVersion   atomic.Uint64
+	synced        atomic.Uint64 // blocks committed by sync (syncedBlocks, per instance)
 	bftMu         sync.Mutex
 	bft           *smartbft.Consensus // nil while not a member
 	wal           *wal.WriteAheadLogFile

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ type simNet struct {
 	drop     float64
 	dup      float64
 	maxDelay time.Duration
+	reqDelay time.Duration // round trip of a request (sync)
 	cut      map[uint64]bool
 	handlers map[uint64]simHandlers
 	// tamper, if set, rewrites what a node sends (a byzantine node).
@@ -99,6 +101,7 @@ func (t *simTransport) Request(to uint64, data []byte, _ time.Duration) ([]byte,
 	if unreachable {
 		return nil, errSimUnreachable
 	}
+	time.Sleep(t.net.reqDelay)
 	return h.req(data), nil
 }
 
@@ -119,6 +122,8 @@ type simChain struct {
 	blocks []*types.Block
 	leaves []types.Hash
 	txs    []string
+	// slow is how long every commit takes (a node short of CPU).
+	slow atomic.Int64
 }
 
 func newSimChain() *simChain {
@@ -138,6 +143,7 @@ func (m *simChain) HistoryAfter(l []types.Hash) (uint64, types.Hash, error) {
 	return uint64(len(all)), naiveRoot(all), nil
 }
 func (m *simChain) Commit(b *types.Block, batches []*types.Batch, leaves []types.Hash) error {
+	time.Sleep(time.Duration(m.slow.Load()))
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if b.Header.Number != uint64(len(m.blocks)) {
@@ -390,5 +396,59 @@ func TestSimulatedLeaderCrashTakesOneViewChange(t *testing.T) {
 		t.Errorf("%d of %d runs needed more than one view change (at most %d expected): %v", len(slow), runs, allowed, slow)
 	} else if len(slow) > 0 {
 		t.Logf("%d of %d runs needed more than one view change: %v", len(slow), runs, slow)
+	}
+}
+
+// A follower that fell behind (its commits slow for a while, as on a node
+// short of CPU) syncs, and once it is fast again rejoins consensus instead
+// of syncing every few blocks: sync asks again for blocks decided while it
+// fetched, and the leader's pre-prepare sent during a sync is held for the
+// restarted view.
+func TestSimulatedSlowFollowerRejoins(t *testing.T) {
+	c := newSimCluster(t, 4, 1)
+	c.net.maxDelay = 5 * time.Millisecond
+	c.net.reqDelay = 40 * time.Millisecond // a sync takes about a block's time
+	for i := range 4 {
+		c.start(i)
+	}
+	defer c.stopAll()
+	c.submit(0, "first")
+	c.waitCommitted(1, 0, 1, 2, 3)
+	leader := int(c.nodes[0].Leader()) - 1
+	slow := (leader + 1) % 4
+	var others []int
+	for i := range 4 {
+		if i != slow {
+			others = append(others, i)
+		}
+	}
+	sent := 1
+	load := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); sent++ {
+			c.submit(others[sent%3], fmt.Sprintf("tx-%d", sent))
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// Every node takes time to execute a block, as on a busy machine; a
+	// node that syncs must execute the blocks it fetched too, so it only
+	// keeps up if sync adds little to that.
+	const execute = 50 * time.Millisecond
+	for i := range 4 {
+		c.chains[i].slow.Store(int64(execute))
+	}
+	c.chains[slow].slow.Store(int64(250 * time.Millisecond))
+	load(2 * time.Second)
+	if c.nodes[slow].synced.Load() == 0 {
+		t.Fatal("the slowed follower never fell behind: nothing tested")
+	}
+	c.chains[slow].slow.Store(int64(execute))
+	load(3 * time.Second) // catching up
+	before := c.nodes[slow].synced.Load()
+	load(2 * time.Second)
+	after := c.nodes[slow].synced.Load()
+	c.waitCommitted(sent, 0, 1, 2, 3)
+	c.assertConsistent(sent, 0, 1, 2, 3)
+	if n := after - before; n > 4 {
+		t.Errorf("%d blocks came by sync 3–5 s after the follower was fast again (%d before): it did not rejoin consensus", n, before)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cocoledger/coco/bridge"
@@ -22,6 +23,7 @@ const (
 	kindBlocks uint8 = 4
 
 	syncTimeout      = 2 * time.Second
+	syncRounds       = 4 // rounds of asking heights and fetching, per sync
 	syncMaxBlocks    = 64
 	syncMaxReplySize = 4 << 20
 )
@@ -202,19 +204,33 @@ func (c *Consensus) peerHeights() []peerHeight {
 	return heights
 }
 
+// askHeights asks every peer at once: one round trip, not one per peer, and
+// a peer that is down costs the timeout once. Under load a lagging node
+// syncs every few blocks; asking one peer after the other made each sync
+// long enough for the others to move two blocks on, so it never rejoined.
 func askHeights(t Transport, key ed25519.PrivateKey, self uint64, ids []uint64) []PeerHeight {
-	var heights []PeerHeight
-	for _, id := range ids {
+	answers := make([]*PeerHeight, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
 		if id == self {
 			continue
 		}
-		data, err := t.Request(id, bridge.Seal(key, self, id, kindHeight, nil), syncTimeout)
-		if err != nil {
-			continue
-		}
-		var h uint64
-		if rlp.DecodeBytes(data, &h) == nil {
-			heights = append(heights, PeerHeight{id, h})
+		wg.Go(func() {
+			data, err := t.Request(id, bridge.Seal(key, self, id, kindHeight, nil), syncTimeout)
+			if err != nil {
+				return
+			}
+			var h uint64
+			if rlp.DecodeBytes(data, &h) == nil {
+				answers[i] = &PeerHeight{id, h}
+			}
+		})
+	}
+	wg.Wait()
+	var heights []PeerHeight
+	for _, a := range answers {
+		if a != nil {
+			heights = append(heights, *a)
 		}
 	}
 	return heights
@@ -224,19 +240,28 @@ func (c *Consensus) syncFromPeers() {
 	if c.opts.Transport == nil || (len(c.members().ids) == 1 && c.members().has(c.opts.Self)) {
 		return
 	}
-	heights := c.peerHeights()
-	slices.SortFunc(heights, func(a, b peerHeight) int { return int(b.height) - int(a.height) })
 	start := c.opts.Chain.Head().Header.Number
-	for _, p := range heights {
-		for c.opts.Chain.Head().Header.Number < p.height {
-			n, err := c.fetchFrom(p.id, c.opts.Chain.Head().Header.Number+1)
-			if err != nil {
-				c.log.Warn("sync from peer failed", "peer", p.id, "err", err)
-				break
+	// The others go on deciding blocks while this node fetches: ask again
+	// until a round brings nothing new, or the node rejoins consensus two
+	// blocks behind and has to sync again at once.
+	for range syncRounds {
+		before := c.opts.Chain.Head().Header.Number
+		heights := c.peerHeights()
+		slices.SortFunc(heights, func(a, b peerHeight) int { return int(b.height) - int(a.height) })
+		for _, p := range heights {
+			for c.opts.Chain.Head().Header.Number < p.height {
+				n, err := c.fetchFrom(p.id, c.opts.Chain.Head().Header.Number+1)
+				if err != nil {
+					c.log.Warn("sync from peer failed", "peer", p.id, "err", err)
+					break
+				}
+				if n == 0 {
+					break
+				}
 			}
-			if n == 0 {
-				break
-			}
+		}
+		if c.opts.Chain.Head().Header.Number == before {
+			break
 		}
 	}
 	if head := c.opts.Chain.Head().Header.Number; head > start {
@@ -299,6 +324,8 @@ func (c *Consensus) commitSynced(b *types.Block) error {
 		return err
 	}
 	c.markOrdered(p.Digest(), op, b.Header.Number)
+	c.synced.Add(1)
+	syncedBlocks.Inc()
 	// Decisions learned by sync never reach Deliver: drop their requests
 	// from the pool, or they would be proposed and complained about again.
 	for i := range op.sealed {

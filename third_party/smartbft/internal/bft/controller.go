@@ -403,9 +403,10 @@ func (c *Controller) convertViewMessageToHeartbeat(m *protos.Message) *protos.Me
 }
 
 // handleViewMessage hands a consensus message to the current view, or
-// holds it if it belongs to a later view while the current one has stopped
-// or the view changer is moving to that view (a view change under way,
-// the current view not aborted yet; see early). earlyLock orders the decision to
+// holds it if the current view has stopped (for a view change or a sync)
+// and the message belongs to it or a later view, or if the view changer is
+// moving to the message's view (a view change under way, the current view
+// not aborted yet; see early). earlyLock orders the decision to
 // hold against startView, so a held message is never left behind by a view
 // that started meanwhile.
 func (c *Controller) handleViewMessage(sender uint64, m *protos.Message) {
@@ -413,7 +414,14 @@ func (c *Controller) handleViewMessage(sender uint64, m *protos.Message) {
 	c.currViewLock.RLock()
 	view, number := c.currView, c.currViewNumber
 	c.currViewLock.RUnlock()
-	if next := viewNumber(m); next <= number || (!view.Stopped() && next > c.ViewChanger.changingTo.Load()) {
+	next, stopped, changing := viewNumber(m), view.Stopped(), c.ViewChanger.changingTo.Load()
+	// A view that stopped with no view change under way stopped to sync and
+	// restarts with the same number at a later sequence: the leader's next
+	// pre-prepare, sent meanwhile, is held for it, or the node misses that
+	// round too and syncs again (coco patch).
+	resyncing := next == number && stopped && changing <= number
+	later := next > number && (stopped || next <= changing)
+	if !resyncing && !later {
 		c.earlyLock.Unlock()
 		view.HandleMessage(sender, m)
 		return
@@ -426,10 +434,10 @@ func (c *Controller) handleViewMessage(sender uint64, m *protos.Message) {
 		}
 	}
 	if len(c.early) >= maxEarly || fromSender >= maxEarlyPerSender {
-		c.Logger.Debugf("Dropping message from %d of view %d: %d early messages held already, %d from it", sender, viewNumber(m), len(c.early), fromSender)
+		c.Logger.Debugf("Dropping message from %d of view %d: %d early messages held already, %d from it", sender, next, len(c.early), fromSender)
 		return
 	}
-	c.Logger.Debugf("Holding message from %d of view %d until that view starts", sender, viewNumber(m))
+	c.Logger.Debugf("Holding message from %d of view %d until that view (re)starts", sender, next)
 	c.early = append(c.early, earlyMsg{sender: sender, m: m})
 }
 
