@@ -23,12 +23,10 @@ type headVersionRecord struct {
 	Version uint64 `json:"version"`
 }
 
-// noteHead records that the head block, number, was decided under the
-// set's version; changed says that the block changed the set, so the
-// version must outlive a restart.
-func (c *Consensus) noteHead(number, version uint64, changed bool) {
-	c.headVersion.Store(version + 1)
-	if !changed || c.opts.DataDir == "" {
+// recordHeadVersion keeps the version the head block, number, was decided
+// under, once that block has changed the set.
+func (c *Consensus) recordHeadVersion(number, version uint64) {
+	if c.opts.DataDir == "" {
 		return
 	}
 	if err := writeHeadVersion(c.opts.DataDir, headVersionRecord{Block: number, Version: version}); err != nil {

@@ -413,9 +413,9 @@ func (c *Consensus) Deliver(p bft.Proposal, sigs []bft.Signature) bft.Reconfig {
 		panic(fmt.Sprintf("deliver block %d: %v", b.Header.Number, err))
 	}
 	c.markOrdered(p.Digest(), op, b.Header.Number)
-	changed := c.refreshMembers()
-	c.noteHead(b.Header.Number, uint64(p.VerificationSequence), changed)
-	if changed {
+	c.headVersion.Store(uint64(p.VerificationSequence) + 1)
+	if c.refreshMembers() {
+		c.recordHeadVersion(b.Header.Number, uint64(p.VerificationSequence))
 		// SmartBFT restarts its components over the new set, or shuts
 		// itself down if this node left it.
 		c.pendingReconfig.Store(false)

@@ -332,7 +332,10 @@ func (c *Consensus) commitSynced(b *types.Block) error {
 		c.forgetRequest(bft.RequestInfo{ClientID: op.sealed[i].ClientID(), ID: op.sealed[i].ID()})
 	}
 	version := c.members().version
-	c.noteHead(b.Header.Number, version, c.refreshMembers())
+	c.headVersion.Store(version + 1)
+	if c.refreshMembers() {
+		c.recordHeadVersion(b.Header.Number, version)
+	}
 	return nil
 }
 

@@ -149,6 +149,48 @@ type Controller struct {
 	// with too few prepares until a complaint.
 	earlyLock sync.Mutex
 	early     []earlyMsg
+
+	// recent keeps the last consensus messages received (coco patch). A
+	// reconfiguration replaces the controller; a follower that delivers the
+	// reconfiguring block after the leader has already proposed the next
+	// one holds that pre-prepare (and the first votes) in its old view,
+	// which the new controller would never see, and the new view would
+	// wait for a complaint. Consensus.reconfig hands them over.
+	recentLock sync.Mutex
+	recent     []earlyMsg
+}
+
+// maxRecent bounds Controller.recent: a pre-prepare and two votes from
+// every node of a large set.
+const maxRecent = 128
+
+// HeldMessage is a consensus message with its sender.
+type HeldMessage struct {
+	Sender  uint64
+	Message *protos.Message
+}
+
+// MessagesAfter returns the recent pre-prepares, prepares and commits for
+// sequences after seq, oldest first.
+func (c *Controller) MessagesAfter(seq uint64) []HeldMessage {
+	c.recentLock.Lock()
+	defer c.recentLock.Unlock()
+	var out []HeldMessage
+	for _, e := range c.recent {
+		if proposalSequence(e.m) > seq {
+			out = append(out, HeldMessage{Sender: e.sender, Message: e.m})
+		}
+	}
+	return out
+}
+
+func (c *Controller) keepRecent(sender uint64, m *protos.Message) {
+	c.recentLock.Lock()
+	defer c.recentLock.Unlock()
+	if len(c.recent) == maxRecent {
+		c.recent = append(c.recent[:0], c.recent[1:]...)
+	}
+	c.recent = append(c.recent, earlyMsg{sender: sender, m: m})
 }
 
 // earlyMsg is a consensus message kept for a view not started yet.
@@ -355,6 +397,7 @@ func (c *Controller) ProcessMessages(sender uint64, m *protos.Message) {
 	c.Logger.Debugf("%d got message from %d: %s", c.ID, sender, MsgToString(m))
 	switch m.GetContent().(type) {
 	case *protos.Message_PrePrepare, *protos.Message_Prepare, *protos.Message_Commit:
+		c.keepRecent(sender, m)
 		c.handleViewMessage(sender, m)
 		c.ViewChanger.HandleViewMessage(sender, m)
 		if sender == c.leaderID() {

@@ -228,6 +228,10 @@ func (c *Consensus) reconfig(reconfig types.Reconfig) {
 	c.setNodes(reconfig.CurrentNodes)
 	c.initMetricsBlacklistReconfigure(old)
 
+	// Messages for blocks after the reconfiguring one that reached the
+	// controller being replaced (coco patch; see Controller.recent).
+	replaced := c.controller
+
 	c.createComponents()
 	opts := algorithm.PoolOptions{
 		ForwardTimeout:    c.Config.RequestForwardTimeout,
@@ -251,6 +255,11 @@ func (c *Consensus) reconfig(reconfig types.Reconfig) {
 	c.waitForEachOther()
 
 	c.startComponents(view, seq, dec, false)
+	for _, m := range replaced.MessagesAfter(seq) {
+		if slices.Contains(c.nodes, m.Sender) {
+			c.controller.ProcessMessages(m.Sender, m.Message)
+		}
+	}
 
 	c.Pool.RestartTimers()
 
