@@ -365,18 +365,26 @@ func (v *versionedChain) Commit(b *types.Block, batches []*types.Batch, leaves [
 	return v.memChain.Commit(b, batches, leaves)
 }
 
-// The head's decision, as this node reports it to SmartBFT (sync, view
-// change), is the proposal as decided: stamped with the set's version
-// before the block, not after it. Otherwise a view change after a
-// membership change finds the last decisions of nodes unequal.
-func TestHeadDecisionKeepsItsVerificationSequence(t *testing.T) {
+// deliverSetChange delivers block 1 over a chain whose every block changes
+// the set; dataDir is the consensus data directory ("" for none).
+func deliverSetChange(t *testing.T, dataDir string) (*fixture, *versionedChain, bft.Proposal) {
 	f := newFixture(t)
+	f.c.opts.DataDir = dataDir
 	chain := &versionedChain{memChain: f.chain, peers: []Peer{
 		{ID: 1, Key: f.key.Public().(ed25519.PublicKey)}, {ID: 2, Key: f.other.Public().(ed25519.PublicKey)}}}
 	f.c.opts.Chain = chain
 	p := f.c.AssembleProposal(metadata(1), [][]byte{f.request(t, 1, 1, "a")})
 	sig := f.c.SignProposal(p, nil)
 	f.c.Deliver(p, []bft.Signature{*sig})
+	return f, chain, p
+}
+
+// The head's decision, as this node reports it to SmartBFT (sync, view
+// change), is the proposal as decided: stamped with the set's version
+// before the block, not after it. Otherwise a view change after a
+// membership change finds the last decisions of nodes unequal.
+func TestHeadDecisionKeepsItsVerificationSequence(t *testing.T) {
+	f, chain, p := deliverSetChange(t, "")
 	if f.c.members().version != 1 {
 		t.Fatalf("set version %d after the block, want 1", f.c.members().version)
 	}
@@ -389,14 +397,7 @@ func TestHeadDecisionKeepsItsVerificationSequence(t *testing.T) {
 // written when the block changed the set; without it the head would carry
 // the set's new version.
 func TestHeadDecisionKeepsItsVerificationSequenceAcrossRestart(t *testing.T) {
-	f := newFixture(t)
-	f.c.opts.DataDir = t.TempDir()
-	chain := &versionedChain{memChain: f.chain, peers: []Peer{
-		{ID: 1, Key: f.key.Public().(ed25519.PublicKey)}, {ID: 2, Key: f.other.Public().(ed25519.PublicKey)}}}
-	f.c.opts.Chain = chain
-	p := f.c.AssembleProposal(metadata(1), [][]byte{f.request(t, 1, 1, "a")})
-	sig := f.c.SignProposal(p, nil)
-	f.c.Deliver(p, []bft.Signature{*sig})
+	f, chain, p := deliverSetChange(t, t.TempDir())
 
 	restart := func() *Consensus {
 		c := &Consensus{opts: f.c.opts, log: f.c.log}
