@@ -148,7 +148,7 @@ type Controller struct {
 	// finishing the view change would drop it, leaving the new view stuck
 	// with too few prepares until a complaint.
 	earlyLock sync.Mutex
-	early     []earlyMsg
+	early     []HeldMessage
 
 	// recent keeps the last consensus messages received (coco patch). A
 	// reconfiguration replaces the controller; a follower that delivers the
@@ -157,14 +157,15 @@ type Controller struct {
 	// which the new controller would never see, and the new view would
 	// wait for a complaint. Consensus.reconfig hands them over.
 	recentLock sync.Mutex
-	recent     []earlyMsg
+	recent     []HeldMessage
 }
 
 // maxRecent bounds Controller.recent: a pre-prepare and two votes from
 // every node of a large set.
 const maxRecent = 128
 
-// HeldMessage is a consensus message with its sender.
+// HeldMessage is a consensus message with its sender, kept for a view not
+// started yet (early) or for a controller that replaces this one (recent).
 type HeldMessage struct {
 	Sender  uint64
 	Message *protos.Message
@@ -177,8 +178,8 @@ func (c *Controller) MessagesAfter(seq uint64) []HeldMessage {
 	defer c.recentLock.Unlock()
 	var out []HeldMessage
 	for _, e := range c.recent {
-		if proposalSequence(e.m) > seq {
-			out = append(out, HeldMessage{Sender: e.sender, Message: e.m})
+		if proposalSequence(e.Message) > seq {
+			out = append(out, e)
 		}
 	}
 	return out
@@ -190,13 +191,7 @@ func (c *Controller) keepRecent(sender uint64, m *protos.Message) {
 	if len(c.recent) == maxRecent {
 		c.recent = append(c.recent[:0], c.recent[1:]...)
 	}
-	c.recent = append(c.recent, earlyMsg{sender: sender, m: m})
-}
-
-// earlyMsg is a consensus message kept for a view not started yet.
-type earlyMsg struct {
-	sender uint64
-	m      *protos.Message
+	c.recent = append(c.recent, HeldMessage{Sender: sender, Message: m})
 }
 
 // maxEarly bounds the messages kept for views not started yet, and
@@ -472,7 +467,7 @@ func (c *Controller) handleViewMessage(sender uint64, m *protos.Message) {
 	defer c.earlyLock.Unlock()
 	fromSender := 0
 	for _, e := range c.early {
-		if e.sender == sender {
+		if e.Sender == sender {
 			fromSender++
 		}
 	}
@@ -481,7 +476,7 @@ func (c *Controller) handleViewMessage(sender uint64, m *protos.Message) {
 		return
 	}
 	c.Logger.Debugf("Holding message from %d of view %d until that view (re)starts", sender, next)
-	c.early = append(c.early, earlyMsg{sender: sender, m: m})
+	c.early = append(c.early, HeldMessage{Sender: sender, Message: m})
 }
 
 func (c *Controller) startView(proposalSequence uint64) {
@@ -496,10 +491,10 @@ func (c *Controller) startView(proposalSequence uint64) {
 	// The messages held for this view are handed to it (outside the lock:
 	// the view's queue may be full; it counts votes in any order), older
 	// ones are dropped, later ones kept.
-	var now []earlyMsg
+	var now []HeldMessage
 	later := c.early[:0]
 	for _, e := range c.early {
-		switch v := viewNumber(e.m); {
+		switch v := viewNumber(e.Message); {
 		case v == number:
 			now = append(now, e)
 		case v > number:
@@ -509,8 +504,8 @@ func (c *Controller) startView(proposalSequence uint64) {
 	c.early = later
 	c.earlyLock.Unlock()
 	for _, e := range now {
-		c.Logger.Debugf("Handing a message from %d held during the view change to view %d", e.sender, number)
-		view.HandleMessage(e.sender, e.m)
+		c.Logger.Debugf("Handing a message from %d held during the view change to view %d", e.Sender, number)
+		view.HandleMessage(e.Sender, e.Message)
 	}
 
 	role := Follower
