@@ -24,17 +24,15 @@ func flushTurn(members []uint64, self uint64) (turn, turns int) {
 }
 
 // applyFlushTurn hands the database this node's flush turn whenever the
-// consensus set has changed.
+// consensus set (Peers, as consensus sees it) has changed.
 func (n *Node) applyFlushTurn() {
 	v := n.gov.MembershipVersion()
 	if old := n.turnVersion.Swap(&v); old != nil && *old == v {
 		return
 	}
 	var ids []uint64
-	for _, row := range n.gov.TrustedNodes() {
-		if row.ConsensusID != 0 {
-			ids = append(ids, row.ConsensusID)
-		}
+	for _, p := range n.Peers() {
+		ids = append(ids, p.ID)
 	}
 	turn, turns := flushTurn(ids, n.self)
 	n.db.SetFlushTurn(turn, turns)
