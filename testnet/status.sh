@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One line per node: process, height, view, leader, NATS peers (other nodes
-# it is routed to), pending transactions and head hash from its /status;
+# it is routed to), pending transactions, blocks caught up by sync and head
+# hash from its /status;
 # marks nodes that are down, not answering, partitioned (partition.sh) or
 # behind the highest node.
 set -euo pipefail
@@ -11,8 +12,8 @@ source "$(dirname "$0")/lib.sh"
 tn_require
 n=$(tn_count)
 echo "testnet $TN_DIR: $n nodes, $(jq -r '"network \(.network // "?"), trust model \(.trust_model // "?")"' "$TN_DIR/genesis.json")"
-row() { printf '%-5s %-3s %-8s %-13s %8s %5s %6s %6s %7s  %s\n' "$@"; }
-row node id pid state height view leader peers pending head
+row() { printf '%-5s %-3s %-8s %-13s %8s %5s %6s %6s %7s %6s  %s\n' "$@"; }
+row node id pid state height view leader peers pending synced head
 declare -A heads=() stats=()
 up=0 top=0
 for ((i = 0; i < n; i++)); do
@@ -27,19 +28,19 @@ for ((i = 0; i < n; i++)); do
   state=up
   if tn_partitioned "$i"; then state=partitioned; fi
   if [[ $pid == - ]]; then
-    row "$i" $((i + 1)) - DOWN - - - - - "not running (restart: testnet/start.sh $i)"
+    row "$i" $((i + 1)) - DOWN - - - - - - "not running (restart: testnet/start.sh $i)"
     continue
   fi
   if [[ -z ${stats[$i]:-} ]]; then
-    row "$i" $((i + 1)) "$pid" "$state" - - - - - "no answer from $(tn_rpc_url "$i")/status"
+    row "$i" $((i + 1)) "$pid" "$state" - - - - - - "no answer from $(tn_rpc_url "$i")/status"
     continue
   fi
   st=${stats[$i]}
   up=$((up + 1))
-  read -r height view leader peers pending head < <(jq -r '[.height, .view, .leader, (.bus_peers // .bus_routes), .pending_txs, .head_hash] | map(tostring) | join(" ")' <<<"$st")
+  read -r height view leader peers pending synced head < <(jq -r '[.height, .view, .leader, (.bus_peers // .bus_routes), .pending_txs, (.synced_blocks // "-"), .head_hash] | map(tostring) | join(" ")' <<<"$st")
   heads[$head]=$height
   ((height >= top)) || head+="  ($((top - height)) behind)"
-  row "$i" $((i + 1)) "$pid" "$state" "$height" "$view" "$leader" "$peers" "$pending" "$head"
+  row "$i" $((i + 1)) "$pid" "$state" "$height" "$view" "$leader" "$peers" "$pending" "$synced" "$head"
 done
 if ((up == 0)); then
   echo "no node is answering"

@@ -485,6 +485,9 @@ func (c *Consensus) View() uint64 {
 	return 0
 }
 
+// Synced is how many blocks this instance committed by sync from peers.
+func (c *Consensus) Synced() uint64 { return c.synced.Load() }
+
 // proposalOf is a committed block as a SmartBFT decision. Blocks do not
 // record the verification sequence they were decided under: the head's is
 // headVersion (see headversion.go); for older blocks the current one is

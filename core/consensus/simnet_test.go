@@ -438,14 +438,14 @@ func TestSimulatedSlowFollowerRejoins(t *testing.T) {
 	}
 	c.chains[slow].slow.Store(int64(250 * time.Millisecond))
 	load(2 * time.Second)
-	if c.nodes[slow].synced.Load() == 0 {
+	if c.nodes[slow].Synced() == 0 {
 		t.Fatal("the slowed follower never fell behind: nothing tested")
 	}
 	c.chains[slow].slow.Store(int64(execute))
 	load(3 * time.Second) // catching up
-	before := c.nodes[slow].synced.Load()
+	before := c.nodes[slow].Synced()
 	load(2 * time.Second)
-	after := c.nodes[slow].synced.Load()
+	after := c.nodes[slow].Synced()
 	c.waitCommitted(sent, 0, 1, 2, 3)
 	c.assertConsistent(sent, 0, 1, 2, 3)
 	if n := after - before; n > 8 { // about 20 without the fix

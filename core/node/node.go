@@ -448,6 +448,10 @@ type Status struct {
 	Hardware         bool   `json:"hardware_protection"`
 	PendingTxs       int    `json:"pending_txs"`
 	HistorySize      uint64 `json:"history_size"`
+	// SyncedBlocks counts the blocks this node fetched from peers since
+	// it started instead of deciding them with the others; one that keeps
+	// growing under load means the node cannot keep up.
+	SyncedBlocks uint64 `json:"synced_blocks"`
 }
 
 // Status reports height, leader and enclave mode.
@@ -473,6 +477,7 @@ func (n *Node) Status() Status {
 		s.View = n.cons.View()
 		s.Member = n.cons.IsMember()
 		s.PendingTxs = n.batcher.Pending()
+		s.SyncedBlocks = n.cons.Synced()
 	}
 	return s
 }

@@ -74,6 +74,7 @@ type nodeStatus struct {
 	View       uint64 `json:"view"`
 	Leader     uint64 `json:"leader"`
 	BusPeers   int    `json:"bus_peers"`
+	Synced     uint64 `json:"synced_blocks"`
 	EthBlock   uint64 `json:"eth_block"`
 	EthHash    string `json:"eth_block_hash"`
 	PendingTxs int    `json:"pending_txs"`

@@ -183,9 +183,14 @@ func TestNetworkFollowerKilledAndRestartedCatchesUp(t *testing.T) {
 	st := nw.assertSameChain(30 * time.Second)
 
 	victim.start()
-	t.Logf("node %d restarted at height %d, the others are at %d", victim.i, victim.mustStatus().Height, st.Height)
+	restarted := victim.mustStatus().Height
+	t.Logf("node %d restarted at height %d, the others are at %d", victim.i, restarted, st.Height)
 	// No new traffic: the restarted node must notice by itself that it is behind.
 	nw.assertSameChain(30 * time.Second)
+	// What it missed came by sync, and its status says so.
+	if got := victim.mustStatus().Synced; got < st.Height-restarted {
+		t.Errorf("node %d reports %d synced blocks after catching up from height %d to %d", victim.i, got, restarted, st.Height)
+	}
 	tx := signTransfer(devKeys[9], 0, sink, big.NewInt(1), nil)
 	victim.send(tx)
 	victim.mustReceipt(tx.Hash())
