@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/cocoledger/coco/core/durable"
 )
 
 // A block that changes the consensus set is decided under the set's former
@@ -29,7 +31,11 @@ func (c *Consensus) recordHeadVersion(number, version uint64) {
 	if c.opts.DataDir == "" {
 		return
 	}
-	if err := writeHeadVersion(c.opts.DataDir, headVersionRecord{Block: number, Version: version}); err != nil {
+	data, err := json.Marshal(headVersionRecord{Block: number, Version: version})
+	if err == nil {
+		err = durable.WriteFile(filepath.Join(c.opts.DataDir, headVersionFile), data)
+	}
+	if err != nil {
 		// Not fatal: the version is only needed if this node restarts with
 		// this block as its head and a view change follows at once.
 		c.log.Warn("cannot record the verification sequence of a block that changed the consensus set", "block", number, "err", err)
@@ -53,37 +59,4 @@ func (c *Consensus) restoreHead(head uint64) error {
 		c.headVersion.Store(r.Version + 1)
 	}
 	return nil
-}
-
-// writeHeadVersion replaces the record atomically and durably.
-func writeHeadVersion(dir string, r headVersionRecord) error {
-	data, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, headVersionFile+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, headVersionFile)); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cocoledger/coco/core/constitution"
+	"github.com/cocoledger/coco/core/durable"
 	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/types"
 	"github.com/cocoledger/coco/enclave"
@@ -283,7 +284,7 @@ func nodeVerifier(v enclave.Verifier) gov.NodeVerifier {
 }
 
 // SaveGenesis writes the document to path.
-func SaveGenesis(path string, g *Genesis) error { return writeFileSync(path, g.Encode()) }
+func SaveGenesis(path string, g *Genesis) error { return durable.WriteFile(path, g.Encode()) }
 
 // LoadGenesis reads a genesis document written by SaveGenesis.
 func LoadGenesis(path string) (*Genesis, error) {

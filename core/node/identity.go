@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cocoledger/coco/core/durable"
 	"github.com/cocoledger/coco/enclave"
 )
 
@@ -159,7 +160,7 @@ func sealToFile(dir, name string, secret []byte, enc enclave.Sealer) error {
 	if err != nil {
 		return fmt.Errorf("seal %s: %w", name, err)
 	}
-	return writeFileSync(filepath.Join(dir, name), sealed)
+	return durable.WriteFile(filepath.Join(dir, name), sealed)
 }
 
 func unsealFile(dir, name string, enc enclave.Sealer) ([]byte, error) {
@@ -173,27 +174,6 @@ func unsealFile(dir, name string, enc enclave.Sealer) ([]byte, error) {
 		return nil, fmt.Errorf("unseal %s (was it sealed by another enclave?): %w", path, err)
 	}
 	return secret, nil
-}
-
-// writeFileSync writes atomically and durably: temp file, fsync, rename.
-func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // HexBytes marshals as a hex string in JSON.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cocoledger/coco/core/consensus"
+	"github.com/cocoledger/coco/core/durable"
 	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/types"
 	"github.com/cocoledger/coco/enclave"
@@ -178,7 +179,7 @@ func finishJoin(dataDir string, enc enclave.Enclave, id *Identity, network strin
 		return err
 	}
 	m, _ := json.Marshal(membership{ConsensusID: r.ConsensusID, Sources: r.Peers})
-	if err := writeFileSync(filepath.Join(dataDir, membershipFile), m); err != nil {
+	if err := durable.WriteFile(filepath.Join(dataDir, membershipFile), m); err != nil {
 		return err
 	}
 	log.Info("trusted by the network; received the ledger secret", "consensus_id", r.ConsensusID, "generations", len(got))

@@ -17,6 +17,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/cocoledger/coco/core/consensus"
+	"github.com/cocoledger/coco/core/durable"
 	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/ledger"
 	"github.com/cocoledger/coco/core/shares"
@@ -300,11 +301,11 @@ func (r *Recovery) tryFinish() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(r.dir, recoveryVotesFile), votes); err != nil {
+	if err := durable.WriteFile(filepath.Join(r.dir, recoveryVotesFile), votes); err != nil {
 		return err
 	}
 	m, _ := json.Marshal(membership{ConsensusID: signer.ConsensusID, Recovered: true})
-	if err := writeFileSync(filepath.Join(r.dir, membershipFile), m); err != nil {
+	if err := durable.WriteFile(filepath.Join(r.dir, membershipFile), m); err != nil {
 		return err
 	}
 	clear(r.got)

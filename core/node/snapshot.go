@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cocoledger/coco/core/consensus"
+	"github.com/cocoledger/coco/core/durable"
 	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/ledger"
 	"github.com/cocoledger/coco/core/state"
@@ -447,25 +448,7 @@ func (n *Node) writeMarker(m *importMarker) error {
 	if err != nil {
 		return err
 	}
-	tmp := n.markerPath() + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write snapshot import marker: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, n.markerPath())
-	}
-	if err == nil {
-		err = syncDir(n.cfg.DataDir)
-	}
-	if err != nil {
+	if err := durable.WriteFile(n.markerPath(), b); err != nil {
 		return fmt.Errorf("write snapshot import marker: %w", err)
 	}
 	return nil
@@ -475,14 +458,5 @@ func (n *Node) removeMarker() error {
 	if err := os.Remove(n.markerPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove snapshot import marker: %w", err)
 	}
-	return syncDir(n.cfg.DataDir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.SyncDir(n.cfg.DataDir)
 }
