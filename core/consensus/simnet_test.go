@@ -352,11 +352,13 @@ func TestSimulatedByzantineNodes(t *testing.T) {
 // reaches the view-change quorum first sends its view data to a new leader
 // that may not have reached it yet; either message used to be dropped for
 // arriving early, which left the view change stuck until a timeout forced
-// another one (in 8 of 12 seeded runs before the fix). A rare interleaving
-// still costs a second view change, so a few of the runs may need one;
-// every run must recover and stay consistent.
+// another one (in 8 of 12 seeded runs before the fix). So did the new
+// leader's first pre-prepare reaching a follower whose controller had set
+// the new view number but not started the new view yet (about 1 run in
+// 100); the controller holds that one too now. Every run must take one
+// view change, recover and stay consistent.
 func TestSimulatedLeaderCrashTakesOneViewChange(t *testing.T) {
-	const runs, allowed = 8, 2
+	const runs, allowed = 8, 0
 	var slow []string
 	for seed := range uint64(runs) {
 		c := newSimCluster(t, 4, seed+1)
