@@ -135,6 +135,21 @@ type CPU struct {
 	GeneratorCores float64 `json:"generator_cores"`
 }
 
+// cpuSchedule is when, counted from the first send, the CPU counters are
+// read: at both ends of the measured window and, with intervals, at every
+// slice boundary, so that each slice tells its own CPU (a stall that is the
+// machine's, not the network's, shows as a slice that cost more per
+// transaction).
+func cpuSchedule(warmup, duration, every time.Duration) []time.Duration {
+	at := []time.Duration{warmup}
+	if every > 0 {
+		for t := every; t < duration; t += every {
+			at = append(at, warmup+t)
+		}
+	}
+	return append(at, warmup+duration)
+}
+
 // cpuBetween turns two samples into the window's CPU figures; committed is
 // the number of transactions committed in it. Only nodes that told their
 // CPU time at both ends count.

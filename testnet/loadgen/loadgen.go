@@ -103,13 +103,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	log.Info("loadgen: sending", "transport", cfg.Transport, "endpoints", cfg.endpoints(),
 		"rate", cfg.Rate, "concurrency", cfg.Concurrency, "warmup", cfg.Warmup, "duration", cfg.Duration)
 
-	// CPU counters at both ends of the window, read while the load runs.
+	// CPU counters at both ends of the window and of every interval, read
+	// while the load runs.
 	probe := newCPUProbe(cfg.HTTPURLs, cfg.RequestTimeout)
+	cpuTimes := cpuSchedule(cfg.Warmup, cfg.Duration, cfg.Interval)
 	var cpuAt []cpuSample
 	cpuDone := make(chan struct{})
 	go func() {
 		defer close(cpuDone)
-		for _, at := range []time.Duration{cfg.Warmup, cfg.Warmup + cfg.Duration} {
+		for _, at := range cpuTimes {
 			t := time.NewTimer(time.Until(start.Add(at)))
 			select {
 			case <-runCtx.Done():
@@ -164,9 +166,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	out := tr.outcomes()
 	summarize(r, out, tr.blocksSeen(), win)
 	r.Intervals = intervals(out, win, cfg.Interval)
-	if len(cpuAt) == 2 {
-		c := cpuBetween(cpuAt[0], cpuAt[1], cfg.Duration, r.Committed)
+	if len(cpuAt) == len(cpuTimes) {
+		c := cpuBetween(cpuAt[0], cpuAt[len(cpuAt)-1], cfg.Duration, r.Committed)
 		r.CPU = &c
+		if len(cpuAt) == len(r.Intervals)+1 {
+			for i := range r.Intervals {
+				iv := &r.Intervals[i]
+				c := cpuBetween(cpuAt[i], cpuAt[i+1], cpuTimes[i+1]-cpuTimes[i], iv.Committed)
+				iv.NodeCores, iv.CPUPerTx = c.NodeCores, c.PerTx
+			}
+		}
 	}
 	s.mu.Lock()
 	if len(s.errs) > 0 {

@@ -80,6 +80,10 @@ type Interval struct {
 	// they were sent.
 	Committed    int     `json:"committed"`
 	CommittedTPS float64 `json:"committed_tps"`
+	// NodeCores and CPUPerTx are the window's CPU figures (CPU) for this
+	// slice alone; zero when the nodes do not tell their CPU.
+	NodeCores float64       `json:"node_cores,omitempty"`
+	CPUPerTx  time.Duration `json:"cpu_per_tx_ns,omitempty"`
 }
 
 // Latency summarises submit-to-commit times.
@@ -287,12 +291,24 @@ func (r *Report) String() string {
 	}
 	tw.Flush()
 	if len(r.Intervals) > 0 {
+		withCPU := slices.ContainsFunc(r.Intervals, func(iv Interval) bool { return iv.NodeCores > 0 })
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "from\tsent\tcommitted\ttx/s\tp50\tp99\tmax\t\n")
+		fmt.Fprintf(tw, "from\tsent\tcommitted\ttx/s\tp50\tp99\tmax\t")
+		if withCPU {
+			fmt.Fprintf(tw, "cores\tcpu/tx\t")
+		}
+		fmt.Fprintln(tw)
 		for _, iv := range r.Intervals {
 			l := iv.Latency
-			fmt.Fprintf(tw, "+%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t\n",
+			fmt.Fprintf(tw, "+%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t",
 				iv.Start, iv.Sent, iv.Committed, iv.CommittedTPS, ms(l.P50), ms(l.P99), ms(l.Max))
+			switch {
+			case withCPU && iv.NodeCores > 0:
+				fmt.Fprintf(tw, "%.2f\t%.0fµs\t", iv.NodeCores, float64(iv.CPUPerTx)/float64(time.Microsecond))
+			case withCPU:
+				fmt.Fprintf(tw, "-\t-\t")
+			}
+			fmt.Fprintln(tw)
 		}
 		tw.Flush()
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -236,16 +237,26 @@ func TestReportStringAndJSON(t *testing.T) {
 		CPU: &CPU{Nodes: 3, Asked: 4, NodeCores: 1.5, PerTx: 302 * time.Microsecond, GeneratorCores: 0.08},
 		Intervals: []Interval{
 			{Start: 0, Sent: 5000, Committed: 4990, CommittedTPS: 4990, Latency: Latency{Samples: 4990, P50: 130 * time.Millisecond, P99: 210 * time.Millisecond, Max: 250 * time.Millisecond}},
-			{Start: time.Second, Sent: 5000, Committed: 3100, CommittedTPS: 3100, Latency: Latency{Samples: 5000, P50: 700 * time.Millisecond, P99: 1100 * time.Millisecond, Max: 1200 * time.Millisecond}},
+			{Start: time.Second, Sent: 5000, Committed: 3100, CommittedTPS: 3100, Latency: Latency{Samples: 5000, P50: 700 * time.Millisecond, P99: 1100 * time.Millisecond, Max: 1200 * time.Millisecond},
+				NodeCores: 1.8, CPUPerTx: 580 * time.Microsecond},
 		},
 	}
 	s := r.String()
 	for _, want := range []string{"rate 5000 tx/s", "4966.7 tx/s", "txpool is full", "p50 420.0ms", "p99 900.0ms",
 		"100/100", "fell behind", "window 30s after 5s warmup",
 		"nodes 1.50 cores, 302µs per committed tx (3 of 4 endpoints tell their CPU); generator 0.08 cores",
-		"from  sent  committed  tx/s", "+1s  5000       3100  3100  700.0ms  1100.0ms  1200.0ms"} {
+		"from  sent  committed  tx/s", "+1s  5000       3100  3100  700.0ms  1100.0ms  1200.0ms", "max  cores  cpu/tx"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("String() lacks %q:\n%s", want, s)
+		}
+	}
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && f[0] == "+1s" && (len(f) != 9 || f[7] != "1.80" || f[8] != "580µs") {
+			t.Errorf("the slice with CPU figures reads %q, want cores 1.80 and 580µs per transaction last", line)
+		}
+		if len(f) > 0 && f[0] == "+0s" && (len(f) != 9 || f[7] != "-" || f[8] != "-") {
+			t.Errorf("the slice without CPU figures reads %q, want - in the CPU columns", line)
 		}
 	}
 	b, err := json.Marshal(r)
@@ -259,5 +270,27 @@ func TestReportStringAndJSON(t *testing.T) {
 	if back.Latency != r.Latency || back.Committed != r.Committed || back.Errors["txpool is full"] != 12 || back.Duration != r.Duration ||
 		back.CPU == nil || *back.CPU != *r.CPU || len(back.Intervals) != 2 || back.Intervals[1] != r.Intervals[1] {
 		t.Errorf("JSON round trip lost data: %s", b)
+	}
+}
+
+func TestCPUSchedule(t *testing.T) {
+	s := time.Second
+	for _, c := range []struct {
+		warmup, duration, every time.Duration
+		want                    []time.Duration
+	}{
+		{3 * s, 20 * s, 0, []time.Duration{3 * s, 23 * s}},
+		{s, 3 * s, s, []time.Duration{s, 2 * s, 3 * s, 4 * s}},
+		{0, 2500 * time.Millisecond, s, []time.Duration{0, s, 2 * s, 2500 * time.Millisecond}}, // a shorter last slice
+		{0, s, 5 * s, []time.Duration{0, s}},
+	} {
+		if got := cpuSchedule(c.warmup, c.duration, c.every); !slices.Equal(got, c.want) {
+			t.Errorf("cpuSchedule(%v, %v, %v) = %v, want %v", c.warmup, c.duration, c.every, got, c.want)
+		}
+		// One sample more than slices: each slice is told its own CPU.
+		w := window{start: int64(c.warmup), end: int64(c.warmup + c.duration)}
+		if n := len(intervals(nil, w, c.every)); c.every > 0 && n+1 != len(cpuSchedule(c.warmup, c.duration, c.every)) {
+			t.Errorf("every %v over %v: %d slices but %d samples", c.every, c.duration, n, len(cpuSchedule(c.warmup, c.duration, c.every)))
+		}
 	}
 }

@@ -47,6 +47,11 @@ func TestBenchEthReportsCommitsAndCPU(t *testing.T) {
 	if len(r.Intervals) != 3 || sent != r.Sent || r.Intervals[2].Start != 2*time.Second {
 		t.Errorf("%d intervals sending %d of %d transactions, want 3 one-second slices of the window", len(r.Intervals), sent, r.Sent)
 	}
+	for _, iv := range r.Intervals {
+		if iv.NodeCores <= 0 || (iv.Committed > 0) != (iv.CPUPerTx > 0) {
+			t.Errorf("slice +%v: %.2f cores, %v per transaction for %d committed, want the slice's own CPU figures", iv.Start, iv.NodeCores, iv.CPUPerTx, iv.Committed)
+		}
+	}
 	if t.Failed() {
 		t.Logf("report: %s\nlog:\n%s", out, stderr.String())
 	}
