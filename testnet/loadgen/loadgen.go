@@ -172,8 +172,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if len(cpuAt) == len(r.Intervals)+1 {
 			for i := range r.Intervals {
 				iv := &r.Intervals[i]
-				c := cpuBetween(cpuAt[i], cpuAt[i+1], cpuTimes[i+1]-cpuTimes[i], iv.Committed)
-				iv.NodeCores, iv.CPUPerTx = c.NodeCores, c.PerTx
+				slice := cpuBetween(cpuAt[i], cpuAt[i+1], cpuTimes[i+1]-cpuTimes[i], iv.Committed)
+				iv.NodeCores, iv.CPUPerTx = slice.NodeCores, slice.PerTx
 			}
 		}
 	}
