@@ -99,6 +99,7 @@ func prepare(t *tables, a Action) (apply func(number uint64), err error) {
 		return func(number uint64) {
 			m.Status = MemberRemoved
 			t.dirty[keyMember+m.ID] = true
+			t.rotate() // its recovery share opens nothing sealed later
 		}, nil
 	case ActionAllowMeasurement, ActionRevokeMeasurement:
 		var args MeasurementArgs
@@ -190,19 +191,12 @@ func prepare(t *tables, a Action) (apply func(number uint64), err error) {
 				n.Status, n.ConsensusID = NodeTrusted, t.nextConsensusID()
 			} else {
 				n.Status, n.Retired = NodeRetired, number
+				t.rotate() // its copy of the secret opens nothing sealed later
 			}
 			t.dirty[keyNode+n.ID] = true
 		}, nil
 	case ActionRotateLedgerSecret:
-		if t.rotation != 0 {
-			return nil, fmt.Errorf("a rotation to generation %d is already pending", t.rotation)
-		}
-		return func(number uint64) {
-			// A trusted node generates the secret and publishes it
-			// (KindLedgerSecret); until then batches keep the current one.
-			t.rotation = max(t.currentGeneration(), 1) + 1
-			t.dirty[keyRotation] = true
-		}, nil
+		return func(number uint64) { t.rotate() }, nil
 	}
 	return nil, fmt.Errorf("unknown action %q", a.Name)
 }

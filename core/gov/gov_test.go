@@ -356,6 +356,10 @@ func TestConstitutionChangeNeedsUnanimity(t *testing.T) {
 	rm := h.propose(0, action(ActionRemoveMember, MemberArgs{Member: h.members[2].ID()}))
 	h.vote(0, rm.Proposal, Accept)
 	h.vote(1, rm.Proposal, Accept)
+	// The removed member holds a recovery share: removing it rotates.
+	if h.g.PendingRotation() != 2 {
+		t.Fatalf("pending rotation after removing a member %d, want 2", h.g.PendingRotation())
+	}
 	last := h.propose(0, action(ActionRemoveMember, MemberArgs{Member: h.members[1].ID()}))
 	if last.Applied || !strings.Contains(last.Reason, "recovery threshold is 2") {
 		t.Fatalf("removal below the recovery threshold: %+v", last)
@@ -491,6 +495,10 @@ func TestNodeJoinTrustRetire(t *testing.T) {
 	if n, _ := h.g.Node("n1"); n.Status != NodeRetired || n.Retired != h.g.Height() {
 		t.Fatalf("retired node %+v, want retired at block %d", n, h.g.Height())
 	}
+	// The retired node holds the current secret: retiring it rotates.
+	if h.g.PendingRotation() != 2 {
+		t.Fatalf("pending rotation after retirement %d, want 2", h.g.PendingRotation())
+	}
 	if r := h.propose(0, action(ActionRetireNode, NodeArgs{Node: nodeID})); r.Applied || !strings.Contains(r.Reason, "last trusted node") {
 		t.Fatalf("retiring the last node: %+v", r)
 	}
@@ -534,8 +542,11 @@ func TestLedgerSecretRotation(t *testing.T) {
 	if h.g.PendingRotation() != 2 {
 		t.Fatalf("pending rotation %d", h.g.PendingRotation())
 	}
-	if r := h.propose(0, action(ActionRotateLedgerSecret, nil)); r.Applied || !strings.Contains(r.Reason, "already pending") {
-		t.Fatalf("second rotation: %+v", r)
+	// A second rotation joins the pending one: its secret is not issued yet.
+	second := h.propose(0, action(ActionRotateLedgerSecret, nil))
+	h.vote(0, second.Proposal, Accept)
+	if r := h.vote(1, second.Proposal, Accept); r.State != StateAccepted || h.g.PendingRotation() != 2 {
+		t.Fatalf("second rotation: %+v, pending %d", r, h.g.PendingRotation())
 	}
 	if r := publish(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32)), generation(2, h.members)); len(r) != 0 {
 		t.Fatalf("secret signed by another key recorded: %+v", r)
@@ -566,6 +577,53 @@ func TestLedgerSecretRotation(t *testing.T) {
 	copy(c[:], gens[0].Commitment)
 	if secret, err := shares.CombineChecked([]shares.Share{share}, c, string(shares.Info(network, 2))); err != nil || !bytes.Equal(secret, newSecret) {
 		t.Fatalf("recovered from a share: %v", err)
+	}
+}
+
+// Retiring a node rotates the ledger secret, and the new generation must
+// leave the retired node out: one issued for the old set is refused.
+func TestRetiringANodeRotatesTheSecret(t *testing.T) {
+	h := newHarness(t, newMembers(t, 1), "")
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	enc, _ := ecdh.X25519().NewPrivateKey(bytes.Repeat([]byte{4}, 32))
+	pub := key.Public().(ed25519.PublicKey)
+	sum := sha256.Sum256(pub)
+	id := hex.EncodeToString(sum[:])
+	join, err := SignJoin(key, &Request{Network: network, Height: h.g.Height(), Node: &NodeJoin{
+		ID: id, PublicKey: pub, EncryptionKey: enc.PublicKey().Bytes(),
+		Evidence: &enclave.Evidence{Platform: "test", Measurement: []byte{0xc0, 0xde}, Report: []byte("ok")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := h.block(join); !r[0].Applied {
+		t.Fatalf("join: %+v", r[0])
+	}
+	h.vote(0, h.propose(0, action(ActionTrustNode, NodeArgs{Node: id})).Proposal, Accept)
+	h.vote(0, h.propose(0, action(ActionRetireNode, NodeArgs{Node: "n1"})).Proposal, Accept)
+	if h.g.PendingRotation() != 2 {
+		t.Fatalf("pending rotation after retiring n1: %d", h.g.PendingRotation())
+	}
+	publish := func(nodes map[string][]byte) *Result {
+		sg, err := NewGeneration(network, 2, bytes.Repeat([]byte{0x42}, 32), nodes, []*MemberPublic{&h.members[0].MemberPublic}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := SignLedgerSecret(key, id, network, sg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.block(s)[0]
+	}
+	both := map[string][]byte{"n1": nodeEnc.PublicKey().Bytes(), id: enc.PublicKey().Bytes()}
+	if r := publish(both); r.Applied || !strings.Contains(r.Reason, "encrypted to 2 nodes, 1 are trusted") {
+		t.Fatalf("secret encrypted to the retired node too: %+v", r)
+	}
+	if r := publish(map[string][]byte{id: enc.PublicKey().Bytes()}); !r.Applied {
+		t.Fatalf("secret for the remaining node: %+v", r)
+	}
+	if gens := h.g.SecretGenerations(); h.g.PendingRotation() != 0 || len(gens) != 1 || gens[0].Nodes["n1"] != nil {
+		t.Fatalf("after rotation: pending %d, generations %+v", h.g.PendingRotation(), gens)
 	}
 }
 

@@ -226,6 +226,19 @@ func (t *tables) activeMembers() []*Member {
 	return out
 }
 
+// rotate leaves a ledger secret rotation pending, unless one already is: a
+// trusted node then generates the secret and publishes it
+// (KindLedgerSecret), encrypted to the nodes trusted and shared among the
+// members active when it is ordered. Until then batches keep the current
+// generation.
+func (t *tables) rotate() {
+	if t.rotation != 0 {
+		return
+	}
+	t.rotation = max(t.currentGeneration(), 1) + 1
+	t.dirty[keyRotation] = true
+}
+
 func (t *tables) currentGeneration() uint64 {
 	var max uint64
 	for gen := range t.secrets {

@@ -96,7 +96,7 @@ type Node struct {
 	// secrets are kept to hand to nodes governance trusts later.
 	secretsMu sync.Mutex
 	secrets   secrets
-	issued    atomic.Uint64 // rotation generation this node has answered
+	issued    atomic.Pointer[string] // rotationKey this node has answered
 	// batchLimits are the governance batch limits last applied.
 	batchLimits atomic.Pointer[[2]int]
 	// turnVersion is the membership version the flush turn was set for.

@@ -85,10 +85,28 @@ func (n *Node) afterCommit() {
 	}
 	n.applyBatchLimits()
 	n.applyFlushTurn()
-	if gen := n.gov.PendingRotation(); gen != 0 && n.issued.Load() != gen {
-		n.issued.Store(gen)
-		go n.issueSecret(gen)
+	if gen := n.gov.PendingRotation(); gen != 0 {
+		key := n.rotationKey(gen)
+		if last := n.issued.Load(); last == nil || *last != key {
+			n.issued.Store(&key)
+			go n.issueSecret(gen, key)
+		}
 	}
+}
+
+// rotationKey names what the secret of a pending rotation must cover. A
+// secret issued before a node is retired or trusted, or a member removed or
+// added, is refused when ordered after that change: a changed key makes the
+// nodes issue it again.
+func (n *Node) rotationKey(gen uint64) string {
+	key := fmt.Sprintf("%d/%d", gen, n.gov.Constitution().RecoveryThreshold)
+	for _, row := range n.gov.TrustedNodes() {
+		key += "/" + row.ID
+	}
+	for _, m := range n.gov.ActiveMemberKeys() {
+		key += "/" + m.ID()
+	}
+	return key
 }
 
 func (n *Node) installSecret(gen uint64, secret []byte) error {
@@ -106,7 +124,7 @@ func (n *Node) installSecret(gen uint64, secret []byte) error {
 // issueSecret generates the secret of a pending rotation and submits it:
 // trusted nodes take turns by consensus id, so usually one issues it and
 // the others find the rotation done; if two race, the first ordered wins.
-func (n *Node) issueSecret(gen uint64) {
+func (n *Node) issueSecret(gen uint64, key string) {
 	rank := 0
 	for i, p := range n.Peers() {
 		if p.ID == n.self {
@@ -115,7 +133,7 @@ func (n *Node) issueSecret(gen uint64) {
 	}
 	jitter, _ := rand.Int(rand.Reader, big.NewInt(200))
 	time.Sleep(time.Duration(rank)*time.Second + time.Duration(jitter.Int64())*time.Millisecond)
-	if n.gov.PendingRotation() != gen || !n.cons.IsMember() {
+	if n.gov.PendingRotation() != gen || *n.issued.Load() != key || !n.cons.IsMember() {
 		return
 	}
 	secret := make([]byte, 32)

@@ -140,14 +140,28 @@ func TestMembershipGrowAndShrinkUnderLoad(t *testing.T) {
 		}
 		data, _ := os.ReadFile(filepath.Join(nw.dir, fmt.Sprintf("node%d", i), "node.json"))
 		_ = json.Unmarshal(data, &info)
+		gen := nw.nodes[0].mustStatus().SecretGen
 		nw.decide(0, "retire-node", info.NodeID)
 		waitUntil(t, 30*time.Second, fmt.Sprintf("node %d out of the consensus set", i), func() bool {
 			st, err := nd.status()
 			rs, rerr := nw.nodes[0].status()
 			return err == nil && rerr == nil && !st.Member && rs.Nodes == size
 		})
+		// Retiring rotates the ledger secret: the others seal with a
+		// generation the retired node never receives.
+		waitUntil(t, 30*time.Second, fmt.Sprintf("a new ledger secret without node %d", i), func() bool {
+			for _, o := range nw.live() {
+				if st, err := o.status(); o != nd && (err != nil || st.SecretGen <= gen) {
+					return false
+				}
+			}
+			return true
+		})
+		if st := nd.mustStatus(); st.SecretGen != gen {
+			t.Fatalf("retired node %d on ledger secret generation %d, the network rotated from %d", i, st.SecretGen, gen)
+		}
 		nd.stop()
-		t.Logf("node %d retired: consensus set of %d at height %d", i, size, nw.nodes[0].mustStatus().Height)
+		t.Logf("node %d retired: consensus set of %d at height %d, ledger secret generation %d", i, size, nw.nodes[0].mustStatus().Height, nw.nodes[0].mustStatus().SecretGen)
 	}
 	// Shrink to four: two joiners and one genesis node.
 	retire(6, 6)
