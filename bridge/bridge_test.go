@@ -4,9 +4,12 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"log/slog"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -67,5 +70,116 @@ func TestEmbeddedServerRoundTrip(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("message not delivered")
+	}
+}
+
+func TestExternalURLValidation(t *testing.T) {
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{"nats://127.0.0.1:4222", true},
+		{"nats://10.0.0.1:4222,nats://10.0.0.2:4222", true},
+		{"nats://a:4222, tls://b:4222", true},
+		{"127.0.0.1:4222", false},
+		{"http://127.0.0.1:4222", false},
+		{"nats://a:4222,", false},
+	} {
+		cfg := DefaultConfig()
+		cfg.URL = tc.url
+		if err := cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("url %q: err %v, want ok=%v", tc.url, err, tc.ok)
+		}
+	}
+}
+
+// clusterServer starts a NATS server in this process, as an external
+// cluster member would run, routed to the given cluster addresses.
+func clusterServer(t *testing.T, maxPayload int32, routes ...*server.Server) *server.Server {
+	t.Helper()
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, MaxPayload: maxPayload, NoLog: true, NoSigs: true}
+	opts.Cluster.Name, opts.Cluster.Host, opts.Cluster.Port = "ext", "127.0.0.1", -1
+	for _, r := range routes {
+		u, _ := url.Parse("nats-route://" + r.ClusterAddr().String())
+		opts.Routes = append(opts.Routes, u)
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	t.Cleanup(srv.Shutdown)
+	return srv
+}
+
+// An external server that cannot carry a whole proposal is refused at
+// start-up, with what to change.
+func TestExternalServerWithSmallPayloadLimitRefused(t *testing.T) {
+	srv := clusterServer(t, 1<<20)
+	cfg := DefaultConfig()
+	cfg.URL = srv.ClientURL()
+	_, err := Start(cfg, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, ErrPayloadLimit) || !strings.Contains(err.Error(), "raise max_payload") {
+		t.Fatalf("start over a 1 MiB server: %v", err)
+	}
+}
+
+// Given several servers of an external cluster, a node's connection moves
+// to another when its server goes, and messages flow again.
+func TestExternalClusterFailover(t *testing.T) {
+	a := clusterServer(t, 8<<20)
+	b := clusterServer(t, 8<<20, a)
+	cfg := DefaultConfig()
+	cfg.URL = a.ClientURL() + "," + b.ClientURL()
+	pub, err := Start(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if pub.Peers() != -1 {
+		t.Fatalf("peers %d on an external bus, want -1", pub.Peers())
+	}
+	// The publisher's server goes; the subscriber is on the other one.
+	gone, stays := a, b
+	if pub.ClientURL() == b.ClientURL() {
+		gone, stays = b, a
+	}
+	sub, err := nats.Connect(stays.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	got := make(chan []byte, 16)
+	if _, err := sub.Subscribe(ConsensusSubject("t", 1), func(m *nats.Msg) { got <- m.Data }); err != nil {
+		t.Fatal(err)
+	}
+	_ = sub.Flush()
+	deadline := time.Now().Add(10 * time.Second)
+	for a.NumRoutes() == 0 || b.NumRoutes() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("servers not routed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	gone.Shutdown()
+	for i := 0; ; i++ {
+		_ = pub.Conn().Publish(ConsensusSubject("t", 1), []byte("after"))
+		select {
+		case m := <-got:
+			if string(m) != "after" {
+				t.Fatalf("got %q", m)
+			}
+			if pub.ClientURL() != stays.ClientURL() {
+				t.Fatalf("publisher on %s, want %s", pub.ClientURL(), stays.ClientURL())
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if i > 100 {
+			t.Fatal("no message through the surviving server within 10 s")
+		}
 	}
 }

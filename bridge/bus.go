@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -15,7 +16,9 @@ import (
 
 // Config selects an embedded NATS server or an external cluster.
 type Config struct {
-	// URL of an external NATS cluster; empty runs an embedded server.
+	// URL of an external NATS cluster, or several of its servers separated
+	// by commas (the connection moves to another when one fails); empty
+	// runs an embedded server.
 	URL string `mapstructure:"url"`
 	// Listen is the embedded server's client address (host:port; port 0 picks one).
 	Listen string `mapstructure:"listen"`
@@ -23,7 +26,8 @@ type Config struct {
 	ClusterListen string `mapstructure:"cluster_listen"`
 	// Routes are the other embedded servers' route URLs (nats-route://host:port).
 	Routes []string `mapstructure:"routes"`
-	// MaxPayload must exceed the largest sealed batch or proposal.
+	// MaxPayload must exceed the largest sealed batch or proposal: the
+	// embedded server's limit, or the least an external one must allow.
 	MaxPayload int32  `mapstructure:"max_payload"`
 	Name       string `mapstructure:"-"`
 }
@@ -36,12 +40,13 @@ func DefaultConfig() Config {
 // Validate checks the configuration once at start-up.
 func (c Config) Validate() error {
 	if c.URL != "" {
-		if _, err := url.Parse(c.URL); err != nil {
-			return fmt.Errorf("bus url: %w", err)
+		for _, s := range strings.Split(c.URL, ",") {
+			u, err := url.Parse(strings.TrimSpace(s))
+			if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls") {
+				return fmt.Errorf("bus url %q: want nats://host:port (several separated by commas)", s)
+			}
 		}
-		return nil
-	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	} else if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("bus listen %q: %w", c.Listen, err)
 	}
 	if c.MaxPayload < 1<<20 {
@@ -57,8 +62,13 @@ type Bus struct {
 	log    *slog.Logger
 }
 
-// ErrNotReady means the embedded server did not come up.
-var ErrNotReady = errors.New("bus: embedded NATS server not ready")
+var (
+	// ErrNotReady means the embedded server did not come up.
+	ErrNotReady = errors.New("bus: embedded NATS server not ready")
+	// ErrPayloadLimit means an external server refuses messages as large
+	// as the node sends.
+	ErrPayloadLimit = errors.New("bus: external NATS payload limit too small")
+)
 
 // Start starts the embedded server (unless cfg.URL is set) and connects.
 func Start(cfg Config, log *slog.Logger) (*Bus, error) {
@@ -92,6 +102,16 @@ func Start(cfg Config, log *slog.Logger) (*Bus, error) {
 		return nil, fmt.Errorf("bus: connect %s: %w", url, err)
 	}
 	b.conn = conn
+	if b.server == nil {
+		// A proposal or batch larger than the server allows would be
+		// refused at publish time, long after start-up.
+		if limit := conn.MaxPayload(); limit < int64(cfg.MaxPayload) {
+			b.Close()
+			return nil, fmt.Errorf("%w: the NATS server at %s allows messages of %d bytes, this node sends up to %d (bus.max_payload): raise max_payload in the server's configuration, or lower bus.max_payload with node.consensus.block_max_bytes",
+				ErrPayloadLimit, conn.ConnectedUrl(), limit, cfg.MaxPayload)
+		}
+		log.Info("connected to an external NATS cluster", "url", conn.ConnectedUrl(), "servers", conn.Servers(), "max_payload", conn.MaxPayload())
+	}
 	return b, nil
 }
 

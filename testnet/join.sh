@@ -14,9 +14,11 @@ tn_require
 i=${1:-$(tn_count)}
 [[ $i =~ ^[0-9]+$ ]] || die "node must be a number"
 if [[ ! -f $(tn_config "$i") ]]; then
-  rpc=$(tn_port 0 rpc_addr) bus=$(tn_port 0 listen) cluster=$(tn_port 0 cluster_listen)
+  url=$(tn_bus_url)
+  ports=(--rpc-port "$(tn_port 0 rpc_addr)")
+  [[ -n $url ]] || ports+=(--bus-port "$(tn_port 0 listen)" --cluster-port "$(tn_port 0 cluster_listen)")
   "$TN_BIN" testnet add-node --dir "$TN_DIR" --nodes "$(tn_genesis_count)" --index "$i" \
-    --rpc-port "$rpc" --bus-port "$bus" --cluster-port "$cluster" >/dev/null
+    "${ports[@]}" --bus-url "$url" >/dev/null
 fi
 tn_start "$i"
 log=$TN_DIR/node$i/node.log

@@ -66,6 +66,11 @@ tn_addr() {
   echo "$v"
 }
 tn_port() { local a; a=$(tn_addr "$1" "$2"); echo "${a##*:}"; }
+
+# tn_bus_url: the external NATS cluster the nodes use (bus.url in their
+# configs, from COCO_BUS_URL at creation), empty when each node embeds its
+# own server.
+tn_bus_url() { awk '$1 == "url:" { gsub(/"/, "", $2); print $2; exit }' "$(tn_config 0)"; }
 tn_rpc_url() { echo "http://$(tn_addr "$1" rpc_addr)"; }
 
 # tn_node_arg ARG: validates a node number given on the command line.
@@ -125,9 +130,10 @@ tn_leader() {
 
 tn_cgroup_mount() { awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts; }
 
-# tn_key: the network's cluster port base, unique among testnets running
-# on this machine; names the cgroups and firewall chains.
-tn_key() { tn_port 0 cluster_listen; }
+# tn_key: the network's cluster port base (its RPC port base on an external
+# bus), unique among testnets running on this machine; names the cgroups
+# and firewall chains.
+tn_key() { if [[ -n $(tn_bus_url) ]]; then tn_port 0 rpc_addr; else tn_port 0 cluster_listen; fi; }
 
 tn_cgroup_rel() { echo "coco-testnet-$(tn_key)/node$1"; }
 
@@ -206,7 +212,9 @@ tn_start() {
     return 0
   fi
   [[ -x $TN_BIN ]] || die "no coco binary at $TN_BIN (run testnet/up.sh, or set COCO_BIN)"
-  for key in rpc_addr listen cluster_listen; do
+  keys="rpc_addr listen cluster_listen"
+  [[ -z $(tn_bus_url) ]] || keys=rpc_addr
+  for key in $keys; do
     port=$(tn_port "$i" "$key")
     if tn_port_busy "$port"; then
       die "node $i: port $port ($key) is already in use by another process: $(ss -Htlnp "sport = :$port" | awk '{print $NF}' | head -n1)"
@@ -261,8 +269,17 @@ tn_build() {
 
 # tn_endpoints: prints each node's endpoints.
 tn_endpoints() {
-  local i n
+  local i n url
   n=$(tn_count)
+  url=$(tn_bus_url)
+  if [[ -n $url ]]; then
+    for ((i = 0; i < n; i++)); do
+      printf 'node %d (id %d): rpc %s  ws ws://%s  status %s/status  log %s\n' \
+        "$i" $((i + 1)) "$(tn_rpc_url "$i")" "$(tn_addr "$i" rpc_addr)" "$(tn_rpc_url "$i")" "$TN_DIR/node$i/node.log"
+    done
+    echo "bus: the external NATS cluster $url"
+    return 0
+  fi
   for ((i = 0; i < n; i++)); do
     printf 'node %d (id %d): rpc %s  ws ws://%s  status %s/status  bus nats://%s  routes %s  log %s\n' \
       "$i" $((i + 1)) "$(tn_rpc_url "$i")" "$(tn_addr "$i" rpc_addr)" "$(tn_rpc_url "$i")" \

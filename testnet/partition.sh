@@ -19,6 +19,9 @@ usage() { echo "usage: $TN_PROG NODE|leader | heal [NODE] | list" >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
 tn_require
 n=$(tn_count)
+if [[ $1 != list ]] && url=$(tn_bus_url) && [[ -n $url ]]; then
+  die "this testnet's nodes use the external NATS cluster $url, not routes between embedded servers: cut a node off by stopping or firewalling its connection to that cluster"
+fi
 
 # cut_connections NODE LO HI: closes NODE's established route connections at
 # both ends now (ss -K), instead of at their next packet, so idle pooled

@@ -40,6 +40,7 @@ for ((i = 0; i < n; i++)); do
   read -r height view leader peers pending synced head < <(jq -r '[.height, .view, .leader, (.bus_peers // .bus_routes), .pending_txs, (.synced_blocks // "-"), .head_hash] | map(tostring) | join(" ")' <<<"$st")
   heads[$head]=$height
   ((height >= top)) || head+="  ($((top - height)) behind)"
+  [[ $peers != -1 ]] || peers=ext # an external NATS cluster, no routes of its own
   row "$i" $((i + 1)) "$pid" "$state" "$height" "$view" "$leader" "$peers" "$pending" "$synced" "$head"
 done
 if ((up == 0)); then

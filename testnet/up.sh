@@ -8,7 +8,7 @@ set -euo pipefail
 # shellcheck source=testnet/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-usage() { echo "usage: $TN_PROG [NODES]   (default 4; env: COCO_TESTNET_DIR, COCO_RPC_PORT, COCO_BUS_PORT, COCO_CLUSTER_PORT, COCO_TRUST_MODEL)" >&2; exit 2; }
+usage() { echo "usage: $TN_PROG [NODES]   (default 4; env: COCO_TESTNET_DIR, COCO_RPC_PORT, COCO_BUS_PORT, COCO_CLUSTER_PORT, COCO_TRUST_MODEL, COCO_BUS_URL)" >&2; exit 2; }
 [[ $# -le 1 ]] || usage
 want=${1:-}
 [[ -z $want || $want =~ ^[1-9][0-9]*$ ]] || usage
@@ -23,8 +23,11 @@ if tn_exists; then
 else
   n=${want:-4}
   rpc=${COCO_RPC_PORT:-8545} bus=${COCO_BUS_PORT:-4222} cluster=${COCO_CLUSTER_PORT:-6222}
+  bus_url=${COCO_BUS_URL:-}
   for ((i = 0; i < n; i++)); do
-    for p in $((rpc + i)) $((bus + i)) $((cluster + i)); do
+    ports="$((rpc + i)) $((bus + i)) $((cluster + i))"
+    [[ -z $bus_url ]] || ports=$((rpc + i)) # no embedded NATS servers
+    for p in $ports; do
       if tn_port_busy "$p"; then
         die "port $p is in use; pick other ports with COCO_RPC_PORT, COCO_BUS_PORT, COCO_CLUSTER_PORT"
       fi
@@ -32,7 +35,7 @@ else
   done
   mkdir -p "$TN_DIR"
   "$TN_BIN" testnet init --dir "$TN_DIR" --nodes "$n" --rpc-port "$rpc" --bus-port "$bus" \
-    --cluster-port "$cluster" --trust-model "${COCO_TRUST_MODEL:-bft}" | tail -n1
+    --cluster-port "$cluster" --bus-url "$bus_url" --trust-model "${COCO_TRUST_MODEL:-bft}" | tail -n1
 fi
 
 started=()

@@ -59,7 +59,7 @@ func (c Config) Validate() error {
 		return err
 	}
 	// A whole proposal travels as one bus message, and a batch as one request.
-	if c.Bus.URL == "" && uint64(c.Bus.MaxPayload) < c.Node.Consensus.BlockMaxBytes+1<<20 {
+	if uint64(c.Bus.MaxPayload) < c.Node.Consensus.BlockMaxBytes+1<<20 {
 		return fmt.Errorf("bus max_payload %d must exceed node.consensus.block_max_bytes %d by 1 MiB", c.Bus.MaxPayload, c.Node.Consensus.BlockMaxBytes)
 	}
 	if uint64(c.Node.Batch.MaxBytes)+64<<10 > c.Node.Consensus.RequestMaxBytes {

@@ -243,6 +243,7 @@ func testnetCmd() *cobra.Command {
 	f.IntVar(&o.RPCPort, "rpc-port", o.RPCPort, "JSON-RPC port of node 0 (node i: +i)")
 	f.IntVar(&o.BusPort, "bus-port", o.BusPort, "NATS client port of node 0 (node i: +i)")
 	f.IntVar(&o.ClusterPort, "cluster-port", o.ClusterPort, "NATS route port of node 0 (node i: +i)")
+	f.StringVar(&o.BusURL, "bus-url", "", "an external NATS cluster for every node (nats://host:port, several comma-separated) instead of embedded servers")
 	f.BoolVar(&o.PinMeasurement, "pin-measurement", false, "allow only this build's code measurement")
 	f.IntVar(&o.Members, "members", o.Members, "founding members to create (keys under DIR/members)")
 	f.Uint64Var(&eth.ChainID, "chain-id", eth.ChainID, "Ethereum chain id")
@@ -267,6 +268,7 @@ func testnetCmd() *cobra.Command {
 	af.IntVar(&o.RPCPort, "rpc-port", o.RPCPort, "JSON-RPC port of node 0")
 	af.IntVar(&o.BusPort, "bus-port", o.BusPort, "NATS client port of node 0")
 	af.IntVar(&o.ClusterPort, "cluster-port", o.ClusterPort, "NATS route port of node 0")
+	af.StringVar(&o.BusURL, "bus-url", "", "the external NATS cluster the testnet uses, if init was given one")
 	cmd.AddCommand(initCmd, addCmd)
 	return cmd
 }

@@ -24,6 +24,10 @@ type Options struct {
 	RPCPort     int
 	BusPort     int
 	ClusterPort int
+	// BusURL, when set, points every node at an external NATS cluster
+	// (one URL or several, comma-separated) instead of embedded servers;
+	// BusPort and ClusterPort are then unused.
+	BusURL string
 	// PinMeasurement restricts the network to the code that created it;
 	// off, any build may run a node (development).
 	PinMeasurement bool
@@ -168,6 +172,29 @@ func initNode(dir string) (*node.Info, *virtual.Enclave, error) {
 }
 
 func config(o Options, abs string, i int) string {
+	bus := externalBus(o.BusURL)
+	if o.BusURL == "" {
+		bus = embeddedBus(o, i)
+	}
+	return fmt.Sprintf(`# Node %[1]d of the %[2]q testnet (written by coco testnet init).
+node:
+  data_dir: %[3]s
+  genesis: %[4]s
+bus:
+%[5]seth:
+  rpc_addr: %[6]s:%[7]d
+log:
+  level: info
+`, i, o.Network, filepath.Join(abs, fmt.Sprintf("node%d", i)), filepath.Join(abs, "genesis.json"),
+		bus, o.Host, o.RPCPort+i)
+}
+
+func externalBus(url string) string {
+	return fmt.Sprintf("  url: %q\n", url)
+}
+
+// embeddedBus is node i's own NATS server, routed to every other node's.
+func embeddedBus(o Options, i int) string {
 	var routes []string
 	for j := range o.Nodes {
 		if j != i {
@@ -178,20 +205,8 @@ func config(o Options, abs string, i int) string {
 	if len(routes) > 0 {
 		routeList = "\n" + strings.Join(routes, "\n")
 	}
-	return fmt.Sprintf(`# Node %[1]d of the %[2]q testnet (written by coco testnet init).
-node:
-  data_dir: %[3]s
-  genesis: %[4]s
-bus:
-  listen: %[5]s:%[6]d
-  cluster_listen: %[5]s:%[7]d
-  routes: %[8]s
-eth:
-  rpc_addr: %[5]s:%[9]d
-log:
-  level: info
-`, i, o.Network, filepath.Join(abs, fmt.Sprintf("node%d", i)), filepath.Join(abs, "genesis.json"),
-		o.Host, o.BusPort+i, o.ClusterPort+i, routeList, o.RPCPort+i)
+	return fmt.Sprintf("  listen: %[1]s:%[2]d\n  cluster_listen: %[1]s:%[3]d\n  routes: %[4]s\n",
+		o.Host, o.BusPort+i, o.ClusterPort+i, routeList)
 }
 
 // WriteInfo writes a node's public info (the input to genesis).

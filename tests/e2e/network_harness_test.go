@@ -114,10 +114,18 @@ func newNetwork(t *testing.T, n int, trust string, byzantine ...string) *network
 // newNetworkWithRoom leaves ports for nodes that join later, up to room.
 func newNetworkWithRoom(t *testing.T, n, room int, trust string, byzantine ...string) *network {
 	t.Helper()
+	return layOutNetwork(t, n, room, trust, "", byzantine...)
+}
+
+// layOutNetwork is newNetworkWithRoom, with every node on the external NATS
+// cluster at busURL when it is not empty.
+func layOutNetwork(t *testing.T, n, room int, trust, busURL string, byzantine ...string) *network {
+	t.Helper()
 	base := freePortBlock(t, 3*room)
 	nw := &network{t: t, dir: filepath.Join(t.TempDir(), "net"), rpcPort: base, busPort: base + room, clusterPort: base + 2*room}
 	out, err := exec.Command(cocoBin, "testnet", "init", "--dir", nw.dir, "--nodes", fmt.Sprint(n), "--trust-model", trust,
-		"--rpc-port", fmt.Sprint(nw.rpcPort), "--bus-port", fmt.Sprint(nw.busPort), "--cluster-port", fmt.Sprint(nw.clusterPort)).CombinedOutput()
+		"--rpc-port", fmt.Sprint(nw.rpcPort), "--bus-port", fmt.Sprint(nw.busPort), "--cluster-port", fmt.Sprint(nw.clusterPort),
+		"--bus-url", busURL).CombinedOutput()
 	if err != nil {
 		t.Fatalf("coco testnet init: %v\n%s", err, out)
 	}
@@ -157,7 +165,8 @@ func newNetworkWithRoom(t *testing.T, n, room int, trust string, byzantine ...st
 		for _, nd := range nw.nodes {
 			st, err := nd.status()
 			last += fmt.Sprintf("\n  node %d: bus peers %d, nodes %d, trust model %q, err %v", nd.i, st.BusPeers, st.Nodes, st.TrustModel, err)
-			ok = ok && err == nil && st.BusPeers >= n-1 && st.Nodes == n && st.TrustModel == trust
+			meshed := st.BusPeers >= n-1 || (busURL != "" && st.BusPeers == -1) // -1: external bus
+			ok = ok && err == nil && meshed && st.Nodes == n && st.TrustModel == trust
 		}
 		if ok {
 			break
