@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"testing"
@@ -181,5 +182,20 @@ func TestExternalClusterFailover(t *testing.T) {
 		if i > 100 {
 			t.Fatal("no message through the surviving server within 10 s")
 		}
+	}
+}
+
+// A port another process holds is named in the start-up error.
+func TestEmbeddedServerOnATakenPortSaysSo(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := DefaultConfig()
+	cfg.Listen = l.Addr().String()
+	_, err = Start(cfg, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("start on a taken port: %v", err)
 	}
 }

@@ -154,6 +154,18 @@ func startServer(cfg Config) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
+	// The server's log is off, so a port another process holds would only
+	// show as a server never ready; try the ports first to say so.
+	for _, a := range []string{cfg.Listen, cfg.ClusterListen} {
+		if a == "" {
+			continue
+		}
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNotReady, err)
+		}
+		_ = l.Close()
+	}
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
