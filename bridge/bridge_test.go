@@ -5,12 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
+	"github.com/cocoledger/coco/bridge/bustest"
 	"github.com/nats-io/nats.go"
 )
 
@@ -94,32 +93,10 @@ func TestExternalURLValidation(t *testing.T) {
 	}
 }
 
-// clusterServer starts a NATS server in this process, as an external
-// cluster member would run, routed to the given cluster addresses.
-func clusterServer(t *testing.T, maxPayload int32, routes ...*server.Server) *server.Server {
-	t.Helper()
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, MaxPayload: maxPayload, NoLog: true, NoSigs: true}
-	opts.Cluster.Name, opts.Cluster.Host, opts.Cluster.Port = "ext", "127.0.0.1", -1
-	for _, r := range routes {
-		u, _ := url.Parse("nats-route://" + r.ClusterAddr().String())
-		opts.Routes = append(opts.Routes, u)
-	}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	t.Cleanup(srv.Shutdown)
-	return srv
-}
-
 // An external server that cannot carry a whole proposal is refused at
 // start-up, with what to change.
 func TestExternalServerWithSmallPayloadLimitRefused(t *testing.T) {
-	srv := clusterServer(t, 1<<20)
+	srv := bustest.Server(t, 1<<20)
 	cfg := DefaultConfig()
 	cfg.URL = srv.ClientURL()
 	_, err := Start(cfg, slog.New(slog.DiscardHandler))
@@ -131,8 +108,8 @@ func TestExternalServerWithSmallPayloadLimitRefused(t *testing.T) {
 // Given several servers of an external cluster, a node's connection moves
 // to another when its server goes, and messages flow again.
 func TestExternalClusterFailover(t *testing.T) {
-	a := clusterServer(t, 8<<20)
-	b := clusterServer(t, 8<<20, a)
+	a := bustest.Server(t, 8<<20)
+	b := bustest.Server(t, 8<<20, a)
 	cfg := DefaultConfig()
 	cfg.URL = a.ClientURL() + "," + b.ClientURL()
 	pub, err := Start(cfg, slog.New(slog.DiscardHandler))

@@ -1,48 +1,24 @@
 package e2e
 
 import (
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cocoledger/coco/bridge/bustest"
 	"github.com/nats-io/nats-server/v2/server"
 )
-
-// natsServer runs one server of an external NATS cluster, as an operator
-// would (here inside the test process, outside every node), routed to the
-// servers given.
-func natsServer(t *testing.T, routes ...*server.Server) *server.Server {
-	t.Helper()
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, MaxPayload: 8 << 20, NoLog: true, NoSigs: true}
-	opts.Cluster.Name, opts.Cluster.Host, opts.Cluster.Port = "ops", "127.0.0.1", -1
-	for _, r := range routes {
-		u, err := url.Parse("nats-route://" + r.ClusterAddr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts.Routes = append(opts.Routes, u)
-	}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server not ready")
-	}
-	t.Cleanup(srv.Shutdown)
-	return srv
-}
 
 // Four nodes without embedded NATS servers, all pointed at an external
 // three-server cluster: transactions sent to any node commit on all, and
 // when the server most nodes are connected to goes, they move to the
 // others and commits continue. No acknowledged receipt is lost.
 func TestNetworkOverExternalNATSCluster(t *testing.T) {
-	a := natsServer(t)
-	b := natsServer(t, a)
-	c := natsServer(t, a, b)
+	// An operator's cluster, run here inside the test process, outside
+	// every node.
+	a := bustest.Server(t, 8<<20)
+	b := bustest.Server(t, 8<<20, a)
+	c := bustest.Server(t, 8<<20, a, b)
 	servers := []*server.Server{a, b, c}
 	waitUntil(t, 10*time.Second, "the NATS cluster routed", func() bool {
 		return a.NumRoutes() > 0 && b.NumRoutes() > 0 && c.NumRoutes() > 0
