@@ -15,7 +15,19 @@ import (
 	"github.com/cocoledger/coco/core/gov"
 	"github.com/cocoledger/coco/core/types"
 	"github.com/cocoledger/coco/enclave"
+	"github.com/prometheus/client_golang/prometheus"
 )
+
+var (
+	secretGeneration = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "coco", Name: "ledger_secret_generation", Help: "Ledger secret generation new batches are sealed with.",
+	})
+	rotationPending = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "coco", Name: "ledger_secret_rotation_pending", Help: "Generation an accepted rotation (or a node retired, a member removed) waits for; 0 when none. Pending for long means no trusted node could issue it.",
+	})
+)
+
+func init() { prometheus.MustRegister(secretGeneration, rotationPending) }
 
 // secrets are the ledger secret generations this node holds, sealed
 // together in ledgerSecretFile. Old generations stay: blocks sealed with
@@ -80,12 +92,15 @@ func (n *Node) afterCommit() {
 		}
 		n.log.Info("ledger secret rotated: new batches are sealed with the new generation", "generation", sg.Generation, "issuer", sg.Issuer, "block", sg.Block)
 	}
+	secretGeneration.Set(float64(n.SecretGeneration()))
+	gen := n.gov.PendingRotation()
+	rotationPending.Set(float64(gen))
 	if !n.started.Load() {
 		return // a recovery block written during Start; the next commit catches up
 	}
 	n.applyBatchLimits()
 	n.applyFlushTurn()
-	if gen := n.gov.PendingRotation(); gen != 0 {
+	if gen != 0 {
 		key := n.rotationKey(gen)
 		if last := n.issued.Load(); last == nil || *last != key {
 			n.issued.Store(&key)

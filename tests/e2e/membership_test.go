@@ -275,6 +275,11 @@ func TestLedgerSecretRotationUnderLoad(t *testing.T) {
 		return true
 	})
 	rotatedAt := nw.nodes[0].mustStatus().Height
+	// Operators see the same on /metrics, and no rotation left pending.
+	waitUntil(t, 10*time.Second, "the rotation on node 0's /metrics", func() bool {
+		m := nw.nodes[0].metrics()
+		return strings.Contains(m, "\ncoco_ledger_secret_generation 2\n") && strings.Contains(m, "\ncoco_ledger_secret_rotation_pending 0\n")
+	})
 	before := nw.ackCount()
 	waitUntil(t, 30*time.Second, "receipts after the rotation", func() bool { return nw.ackCount() >= before+100 })
 

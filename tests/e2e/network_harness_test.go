@@ -284,6 +284,17 @@ func (nd *netNode) status() (nodeStatus, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
+// metrics is the node's /metrics page, empty when it does not answer.
+func (nd *netNode) metrics() string {
+	resp, err := statusClient.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", nd.nw.rpcPort+nd.i))
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 func (nd *netNode) mustStatus() nodeStatus {
 	nd.nw.t.Helper()
 	st, err := nd.status()
