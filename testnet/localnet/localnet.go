@@ -172,7 +172,7 @@ func initNode(dir string) (*node.Info, *virtual.Enclave, error) {
 }
 
 func config(o Options, abs string, i int) string {
-	bus := externalBus(o.BusURL)
+	bus := fmt.Sprintf("  url: %q\n", o.BusURL)
 	if o.BusURL == "" {
 		bus = embeddedBus(o, i)
 	}
@@ -187,10 +187,6 @@ log:
   level: info
 `, i, o.Network, filepath.Join(abs, fmt.Sprintf("node%d", i)), filepath.Join(abs, "genesis.json"),
 		bus, o.Host, o.RPCPort+i)
-}
-
-func externalBus(url string) string {
-	return fmt.Sprintf("  url: %q\n", url)
 }
 
 // embeddedBus is node i's own NATS server, routed to every other node's.
