@@ -284,9 +284,10 @@ func (nd *netNode) status() (nodeStatus, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
-// metrics is the node's /metrics page, empty when it does not answer.
-func (nd *netNode) metrics() string {
-	resp, err := statusClient.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", nd.nw.rpcPort+nd.i))
+// page is the body of a GET of path on the node's RPC port, empty when it
+// does not answer.
+func (nd *netNode) page(path string) string {
+	resp, err := statusClient.Get(fmt.Sprintf("http://127.0.0.1:%d%s", nd.nw.rpcPort+nd.i, path))
 	if err != nil {
 		return ""
 	}
@@ -294,6 +295,9 @@ func (nd *netNode) metrics() string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// metrics is the node's /metrics page.
+func (nd *netNode) metrics() string { return nd.page("/metrics") }
 
 func (nd *netNode) mustStatus() nodeStatus {
 	nd.nw.t.Helper()
@@ -493,15 +497,7 @@ func (nw *network) trySettle(d time.Duration) (nodeStatus, error) {
 }
 
 // goroutines returns the node's goroutine stacks (the node runs with --pprof).
-func (nd *netNode) goroutines() string {
-	resp, err := statusClient.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/goroutine?debug=2", nd.nw.rpcPort+nd.i))
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
+func (nd *netNode) goroutines() string { return nd.page("/debug/pprof/goroutine?debug=2") }
 
 // failIfDeadlocked names the SmartBFT v1.0.1 deadlock when node nd shows it:
 // the controller's run loop blocked in decide, sending on deliverChan to a
